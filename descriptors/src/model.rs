@@ -1,0 +1,294 @@
+//! Typed descriptor definitions: what the rest of the engine consumes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::diag::Location;
+use crate::path::PathTemplate;
+
+/// How a backend's body is read into a fragment's model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Parsed as JSON into the model.
+    Json,
+    /// Parsed as XML into the model (elements become maps, see docs/descriptors.md).
+    Xml,
+    /// Ready-made markup, embedded as is (the way ESI embeds fragments).
+    Html,
+    /// Plain text, escaped when rendered.
+    Text,
+}
+
+impl Format {
+    pub const NAMES: [&'static str; 4] = ["json", "xml", "html", "text"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "json" => Self::Json,
+            "xml" => Self::Xml,
+            "html" => Self::Html,
+            "text" => Self::Text,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Xml => "xml",
+            Self::Html => "html",
+            Self::Text => "text",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A backend service (`services/*.xml`).
+#[derive(Debug, Clone)]
+pub struct ServiceDef {
+    pub id: String,
+    pub location: Location,
+    /// Scheme, host and port (and optional path prefix), without a trailing slash.
+    /// Only operators set it: in the descriptor, or overridden in `tessera.toml`.
+    pub base_url: String,
+    /// Total time allowed for one call, from connecting to the last byte of the body.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub format: Format,
+    pub description: Option<String>,
+}
+
+/// A fragment's parameter type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    String,
+    Int,
+    Bool,
+    /// A comma-separated list of strings.
+    List,
+}
+
+impl ParamType {
+    pub const NAMES: [&'static str; 4] = ["string", "int", "bool", "list"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "string" => Self::String,
+            "int" => Self::Int,
+            "bool" => Self::Bool,
+            "list" => Self::List,
+            _ => return None,
+        })
+    }
+}
+
+/// A declared fragment parameter (`<param>`).
+#[derive(Debug, Clone)]
+pub struct ParamDef {
+    pub name: String,
+    pub location: Location,
+    pub kind: ParamType,
+    pub default: ParamValue,
+    /// The values allowed (for `list`, each item must be one of them).
+    pub choices: Option<Vec<String>>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+}
+
+/// A resolved parameter value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    String(String),
+    Int(i64),
+    Bool(bool),
+    List(Vec<String>),
+}
+
+impl ParamValue {
+    /// The value as it is substituted into a backend path (lists joined by commas).
+    pub fn to_path_value(&self) -> String {
+        match self {
+            Self::String(s) => s.clone(),
+            Self::Int(i) => i.to_string(),
+            Self::Bool(b) => b.to_string(),
+            Self::List(items) => items.join(","),
+        }
+    }
+}
+
+impl ParamDef {
+    /// Parses and checks a value given as text (descriptor default, page override, user
+    /// setting) against this declaration. The error is a sentence for the one who wrote it.
+    pub fn parse_value(&self, raw: &str) -> Result<ParamValue, String> {
+        let value = match self.kind {
+            ParamType::String => ParamValue::String(raw.to_owned()),
+            ParamType::Int => ParamValue::Int(raw.trim().parse().map_err(|_| {
+                format!(
+                    "parameter \"{}\" takes a whole number, not \"{raw}\"",
+                    self.name
+                )
+            })?),
+            ParamType::Bool => ParamValue::Bool(match raw.trim() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(format!(
+                        "parameter \"{}\" takes true or false, not \"{raw}\"",
+                        self.name
+                    ))
+                }
+            }),
+            ParamType::List => ParamValue::List(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+        };
+        self.check(&value)?;
+        Ok(value)
+    }
+
+    fn check(&self, value: &ParamValue) -> Result<(), String> {
+        if let ParamValue::Int(i) = value {
+            if let Some(min) = self.min.filter(|m| i < m) {
+                return Err(format!(
+                    "parameter \"{}\" must be at least {min}, not {i}",
+                    self.name
+                ));
+            }
+            if let Some(max) = self.max.filter(|m| i > m) {
+                return Err(format!(
+                    "parameter \"{}\" must be at most {max}, not {i}",
+                    self.name
+                ));
+            }
+        }
+        if let Some(choices) = &self.choices {
+            let items: Vec<&str> = match value {
+                ParamValue::List(items) => items.iter().map(String::as_str).collect(),
+                ParamValue::String(s) => vec![s.as_str()],
+                _ => Vec::new(),
+            };
+            if let Some(bad) = items.iter().find(|i| !choices.iter().any(|c| c == *i)) {
+                return Err(format!(
+                    "parameter \"{}\" does not allow \"{bad}\"; choose from: {}",
+                    self.name,
+                    choices.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a fragment's data comes from, when it has a backend.
+#[derive(Debug, Clone)]
+pub struct SourceDef {
+    pub service: String,
+    pub service_location: Location,
+    pub path: PathTemplate,
+    /// Overrides the service's format; `None` means "the service's".
+    pub format: Option<Format>,
+}
+
+/// What a fragment shows when it has no good content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fallback {
+    /// Rendered with `fragment`, `status` and `message`.
+    Template(String),
+    /// A plain message, escaped.
+    Message(String),
+}
+
+/// A reference from a composite fragment to a child.
+#[derive(Debug, Clone)]
+pub struct Include {
+    pub fragment: String,
+    pub location: Location,
+}
+
+/// A fragment (`fragments/*.xml`).
+#[derive(Debug, Clone)]
+pub struct FragmentDef {
+    pub id: String,
+    pub location: Location,
+    pub title: String,
+    pub description: Option<String>,
+    /// `None` for fragments without a backend (static content, request data).
+    pub source: Option<SourceDef>,
+    /// A dotted path selecting part of the parsed model (`items`, `summary.index`).
+    pub select: Option<Vec<String>>,
+    pub params: Vec<ParamDef>,
+    /// The template that renders the model; optional only for `html` sources.
+    pub template: Option<String>,
+    pub template_location: Option<Location>,
+    pub fallback: Option<Fallback>,
+    pub fallback_location: Option<Location>,
+    pub includes: Vec<Include>,
+}
+
+impl FragmentDef {
+    pub fn param(&self, name: &str) -> Option<&ParamDef> {
+        self.params.iter().find(|p| p.name == name)
+    }
+
+    /// The parameters' default values, by name.
+    pub fn default_params(&self) -> BTreeMap<String, ParamValue> {
+        self.params
+            .iter()
+            .map(|p| (p.name.clone(), p.default.clone()))
+            .collect()
+    }
+}
+
+/// A fragment placed in a page region.
+#[derive(Debug, Clone)]
+pub struct SlotDef {
+    pub fragment: String,
+    pub location: Location,
+    /// The layout may leave an optional slot out when it has no content.
+    pub optional: bool,
+    /// Page-level parameter values (checked against the fragment's declarations).
+    pub params: BTreeMap<String, ParamValue>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RegionDef {
+    pub name: String,
+    pub location: Location,
+    pub slots: Vec<SlotDef>,
+}
+
+/// A page (`pages/*.xml`).
+#[derive(Debug, Clone)]
+pub struct PageDef {
+    pub id: String,
+    pub location: Location,
+    pub title: String,
+    pub layout: String,
+    pub layout_location: Location,
+    /// The page deadline: no fragment is waited for longer.
+    pub timeout: Duration,
+    /// Listed in the navigation.
+    pub nav: bool,
+    /// Position in the navigation (lower first, then by id).
+    pub order: i64,
+    pub regions: Vec<RegionDef>,
+}
+
+impl PageDef {
+    pub fn slots(&self) -> impl Iterator<Item = &SlotDef> {
+        self.regions.iter().flat_map(|r| r.slots.iter())
+    }
+}

@@ -1,0 +1,180 @@
+//! `tessera.toml`: portal-wide settings that are not descriptors.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::diag::{Diagnostic, Location};
+use crate::duration::parse_duration;
+use crate::xml::LineIndex;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Settings {
+    #[serde(default)]
+    pub portal: PortalSettings,
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub limits: Limits,
+    /// Operator overrides per service id: where each backend really is in this
+    /// deployment. Only operators edit this file; fragment descriptors never name URLs.
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceOverride>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PortalSettings {
+    /// Shown in page titles and the header.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// The page served at `/`.
+    #[serde(default = "default_home")]
+    pub home: String,
+    /// The page deadline for pages that do not set their own `timeout`.
+    #[serde(default = "default_page_timeout", deserialize_with = "duration")]
+    pub page_timeout: Duration,
+}
+
+impl Default for PortalSettings {
+    fn default() -> Self {
+        Self {
+            name: default_name(),
+            home: default_home(),
+            page_timeout: default_page_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServerSettings {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+        }
+    }
+}
+
+/// Size limits. Each bounds what one untrusted input can make a node hold in memory.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Limits {
+    /// Largest descriptor file accepted (a page with hundreds of slots is ~50 KB).
+    #[serde(default = "default_max_descriptor_bytes")]
+    pub max_descriptor_bytes: usize,
+    /// Largest template file accepted.
+    #[serde(default = "default_max_template_bytes")]
+    pub max_template_bytes: usize,
+    /// Deepest XML nesting accepted in descriptors (real ones need 4).
+    #[serde(default = "default_max_xml_depth")]
+    pub max_xml_depth: usize,
+    /// Largest backend response body read; larger bodies make the fragment an `error`.
+    #[serde(default = "default_max_backend_body_bytes")]
+    pub max_backend_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_descriptor_bytes: default_max_descriptor_bytes(),
+            max_template_bytes: default_max_template_bytes(),
+            max_xml_depth: default_max_xml_depth(),
+            max_backend_body_bytes: default_max_backend_body_bytes(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServiceOverride {
+    pub base_url: String,
+}
+
+fn default_name() -> String {
+    "Tessera".into()
+}
+fn default_home() -> String {
+    "home".into()
+}
+fn default_page_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_max_descriptor_bytes() -> usize {
+    256 * 1024
+}
+fn default_max_template_bytes() -> usize {
+    256 * 1024
+}
+fn default_max_xml_depth() -> usize {
+    32
+}
+fn default_max_backend_body_bytes() -> usize {
+    1024 * 1024
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+impl Settings {
+    /// Parses `tessera.toml`; the error points at the offending key.
+    pub fn parse(file: &str, text: &str) -> Result<Self, Diagnostic> {
+        toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            let location = LineIndex::new(text).location(file, offset);
+            Diagnostic::new(location, e.message().trim().to_owned())
+        })
+    }
+
+    /// Where `tessera.toml` problems that concern the file as a whole are reported.
+    pub fn location(file: &str) -> Location {
+        Location::file_start(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_values() {
+        let s = Settings::parse(
+            "t.toml",
+            "[portal]\nname = \"Bank\"\npage-timeout = \"800ms\"\n",
+        )
+        .expect("valid");
+        assert_eq!(s.portal.name, "Bank");
+        assert_eq!(s.portal.home, "home");
+        assert_eq!(s.portal.page_timeout, Duration::from_millis(800));
+        assert_eq!(s.limits.max_descriptor_bytes, 256 * 1024);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_point_at_the_line() {
+        let e = Settings::parse("t.toml", "[portal]\nnmae = \"x\"\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("t.toml:2:1: unknown field `nmae`"),
+            "{e}"
+        );
+        let e = Settings::parse("t.toml", "[portal]\npage-timeout = \"fast\"\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("t.toml:2:16: invalid duration \"fast\""),
+            "{e}"
+        );
+    }
+}

@@ -1,1 +1,206 @@
-fn main() {}
+//! `tessera`: the portal binary.
+//!
+//! - `tessera serve` — serve a portal from a config and a templates folder
+//! - `tessera check` — validate a config folder (exit status 2 with every problem)
+//! - `tessera demo` — the shipped portal with simulated bank backends, in one process
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use tessera_channels::{app, server, AppState};
+use tessera_descriptors::{build, Portal, Sources};
+use tessera_engine::Engine;
+
+#[derive(Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "A fragment-based portal aggregation engine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Folders {
+    /// The config folder (tessera.toml, services/, fragments/, pages/).
+    #[arg(long, default_value = "config")]
+    config: PathBuf,
+    /// The templates folder [default: `templates` beside the config folder].
+    #[arg(long)]
+    templates: Option<PathBuf>,
+    /// Static assets served under /static [default: `static` beside the config folder].
+    #[arg(long = "static")]
+    static_dir: Option<PathBuf>,
+}
+
+impl Folders {
+    fn sibling(&self, name: &str) -> PathBuf {
+        self.config
+            .parent()
+            .map_or_else(|| PathBuf::from(name), |p| p.join(name))
+    }
+    fn templates(&self) -> PathBuf {
+        self.templates
+            .clone()
+            .unwrap_or_else(|| self.sibling("templates"))
+    }
+    fn static_dir(&self) -> PathBuf {
+        self.static_dir
+            .clone()
+            .unwrap_or_else(|| self.sibling("static"))
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve a portal.
+    Serve {
+        #[command(flatten)]
+        folders: Folders,
+        /// Listen address [default: server.listen from tessera.toml].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Validate a config folder; prints every problem and exits with status 2 if any.
+    Check {
+        /// The config folder.
+        #[arg(default_value = "config")]
+        config: PathBuf,
+        /// The templates folder [default: `templates` beside the config folder].
+        #[arg(long)]
+        templates: Option<PathBuf>,
+    },
+    /// Run the shipped demo portal with simulated backends on 127.0.0.1.
+    Demo {
+        /// Listen address of the portal.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tessera: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Check { config, templates } => {
+            let folders = Folders {
+                config,
+                templates,
+                static_dir: None,
+            };
+            check(&folders)
+        }
+        Command::Serve { folders, listen } => {
+            match load(&Sources::read(&folders.config, &folders.templates())) {
+                Ok(portal) => {
+                    let addr = listen.unwrap_or(portal.settings.server.listen);
+                    runtime.block_on(run(portal, addr, folders.static_dir()))
+                }
+                Err(code) => code,
+            }
+        }
+        Command::Demo { listen } => runtime.block_on(demo(listen)),
+    }
+}
+
+fn check(folders: &Folders) -> ExitCode {
+    match load(&Sources::read(&folders.config, &folders.templates())) {
+        Ok(p) => {
+            println!(
+                "{}: {} services, {} fragments, {} pages, {} templates: OK",
+                folders.config.display(),
+                p.services.len(),
+                p.fragments.len(),
+                p.pages.len(),
+                p.templates.iter().count()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+/// Builds the portal, or prints every problem and yields exit status 2.
+fn load(sources: &Sources) -> Result<Portal, ExitCode> {
+    build(sources).map_err(|diags| {
+        for d in diags.iter() {
+            eprintln!("{d}");
+        }
+        eprintln!("{} problem(s) found; nothing was started", diags.len());
+        ExitCode::from(2)
+    })
+}
+
+async fn run(portal: Portal, addr: SocketAddr, static_dir: PathBuf) -> ExitCode {
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("tessera: cannot listen on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let name = portal.settings.portal.name.clone();
+    let state = AppState {
+        engine: Arc::new(Engine::new(portal)),
+    };
+    let static_dir = static_dir.is_dir().then_some(static_dir);
+    eprintln!("{name} is serving on http://{addr}/");
+    match server::serve(listener, app(state, static_dir), server::shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tessera: server failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The shipped portal lives beside the binary's sources; from the repository root it is
+/// simply `config/`.
+fn shipped(name: &str) -> PathBuf {
+    let here = Path::new(name);
+    if here.is_dir() {
+        return here.to_path_buf();
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
+}
+
+async fn demo(listen: SocketAddr) -> ExitCode {
+    let backends = match tessera_demo::start_all().await {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("tessera: cannot start the simulated backends: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut sources = Sources::read(&shipped("config"), &shipped("templates"));
+    for (service, url) in backends.overrides() {
+        sources.override_service_url(&service, &url);
+    }
+    let portal = match load(&sources) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    eprintln!("Simulated backends (change latency or failure mode with POST <url>/_control):");
+    for (service, url) in backends.overrides() {
+        eprintln!("  {service:<10} {url}   e.g. curl -d mode=hang {url}/_control");
+    }
+    run(portal, listen, shipped("static")).await
+}

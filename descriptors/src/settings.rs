@@ -80,6 +80,10 @@ pub struct Limits {
     /// Largest backend response body read; larger bodies make the fragment an `error`.
     #[serde(default = "default_max_backend_body_bytes")]
     pub max_backend_body_bytes: usize,
+    /// Template instructions one render may execute; a runaway loop fails instead of
+    /// holding a core (a rich homepage layout needs about ten thousand).
+    #[serde(default = "default_max_template_fuel")]
+    pub max_template_fuel: u64,
 }
 
 impl Default for Limits {
@@ -89,6 +93,7 @@ impl Default for Limits {
             max_template_bytes: default_max_template_bytes(),
             max_xml_depth: default_max_xml_depth(),
             max_backend_body_bytes: default_max_backend_body_bytes(),
+            max_template_fuel: default_max_template_fuel(),
         }
     }
 }
@@ -122,6 +127,10 @@ fn default_max_xml_depth() -> usize {
 }
 fn default_max_backend_body_bytes() -> usize {
     1024 * 1024
+}
+
+fn default_max_template_fuel() -> u64 {
+    1_000_000
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

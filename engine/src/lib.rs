@@ -1,1 +1,88 @@
-//! placeholder
+//! The engine: the aggregation layer. It maps a [`PortalRequest`] to a page definition,
+//! asks the fragment layer for every fragment of the page — concurrently, under one page
+//! deadline — and renders the page's layout around the results. It never knows about
+//! backends, only about fragments.
+//!
+//! Layout:
+//! - `request` — [`PortalRequest`] and [`Channel`], as the channels hand them over
+//! - `assemble` — producing a page's slots under its deadline, rendering its layout
+//! - `error` — [`EngineError`]: why there is no page
+
+pub mod assemble;
+pub mod error;
+pub mod request;
+
+use std::sync::Arc;
+
+use minijinja::context;
+use tessera_descriptors::Portal;
+use tessera_fragments::{Fragments, Renderer};
+use tessera_service_access::ServiceAccess;
+
+pub use assemble::{PageOutput, Slot};
+pub use error::EngineError;
+pub use request::{Channel, PortalRequest};
+
+/// One portal version, ready to serve.
+pub struct Engine {
+    portal: Arc<Portal>,
+    fragments: Fragments,
+}
+
+impl Engine {
+    pub fn new(portal: Portal) -> Self {
+        let portal = Arc::new(portal);
+        let services = Arc::new(ServiceAccess::new(&portal));
+        let renderer = Arc::new(Renderer::new(
+            &portal.templates,
+            portal.settings.limits.max_template_fuel,
+        ));
+        let fragments = Fragments::new(portal.clone(), services, renderer);
+        Self { portal, fragments }
+    }
+
+    pub fn portal(&self) -> &Arc<Portal> {
+        &self.portal
+    }
+
+    /// Assembles a page. Fails only when the page does not exist or its layout fails;
+    /// a failing fragment never fails the page.
+    pub async fn render_page(&self, request: &PortalRequest) -> Result<PageOutput, EngineError> {
+        let id = request
+            .page
+            .as_deref()
+            .unwrap_or(&self.portal.settings.portal.home);
+        let page = self
+            .portal
+            .pages
+            .get(id)
+            .ok_or_else(|| EngineError::PageNotFound(id.to_owned()))?;
+        let slots = assemble::produce_slots(&self.fragments, page, request).await;
+        let html = match request.channel {
+            Channel::Html => assemble::render_layout(&self.fragments, page, &slots, request)?,
+            Channel::Json => String::new(),
+        };
+        tracing::debug!(page = %page.id, slowest = ?assemble::total(&slots), "page assembled");
+        Ok(PageOutput {
+            page_id: page.id.clone(),
+            title: page.title.clone(),
+            slots,
+            html,
+        })
+    }
+
+    /// Renders a portal-level page such as `errors/404.html` with `portal`, `nav` and
+    /// the given values; `None` when the template is missing or fails.
+    pub fn render_portal_page(&self, template: &str, path: &str, message: &str) -> Option<String> {
+        if !self.portal.templates.contains(template) {
+            return None;
+        }
+        let ctx = context! {
+            portal => assemble::portal_value(&self.portal),
+            nav => assemble::nav(&self.portal, None),
+            path => path,
+            message => message,
+        };
+        self.fragments.renderer().render(template, ctx).ok()
+    }
+}

@@ -1,1 +1,26 @@
-//! placeholder
+//! The fragment layer: fragment instances and their chains, from backend data to markup.
+//!
+//! A fragment instance is produced in stages — source (the backend's answer), model
+//! (parsed and selected data), markup (rendered by the fragment's template) — and always
+//! ends in a [`FragmentResult`] the layout can show, whatever failed on the way.
+//!
+//! Layout:
+//! - `produce` — [`Fragments::produce`]: one instance through its stages
+//! - `model` — the model stage: reading JSON/XML/HTML/text bodies, `select`
+//! - `xml_model` — XML bodies as template models
+//! - `render` — the minijinja [`Renderer`] over the in-memory template set
+//! - `result` — [`FragmentResult`] and its [`Status`]
+//! - `context` — the [`Viewer`] and resolved [`Params`]
+
+pub mod context;
+pub mod model;
+pub mod produce;
+pub mod render;
+pub mod result;
+pub mod xml_model;
+
+pub use context::{Params, Viewer};
+pub use model::Model;
+pub use produce::{result_value, Fragments};
+pub use render::{RenderError, Renderer};
+pub use result::{FragmentResult, Status};

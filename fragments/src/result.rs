@@ -1,0 +1,54 @@
+//! The result object every fragment yields for its layout, whatever happened.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// What became of a fragment. Layouts switch on it to say precisely what is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Fresh content.
+    Ok,
+    /// The backend (or the page deadline) did not answer in time.
+    Timeout,
+    /// The backend failed or sent something unusable; or the template failed.
+    Error,
+    /// A failure, covered by the fragment's declared fallback.
+    Fallback,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Timeout => "timeout",
+            Self::Error => "error",
+            Self::Fallback => "fallback",
+        }
+    }
+}
+
+/// One fragment's outcome: its markup (content or fallback) and why it is not `ok`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FragmentResult {
+    pub id: String,
+    pub title: String,
+    pub status: Status,
+    /// The rendered fragment, or its rendered fallback, or empty.
+    pub html: String,
+    /// Why the status is not `ok` (for people: operators and the layout's status line).
+    pub message: Option<String>,
+    /// The underlying failure when the status is `fallback` (`timeout`, `error`).
+    pub cause: Option<Status>,
+    pub elapsed: Duration,
+    /// The data model the template rendered, for the JSON channel.
+    #[serde(skip)]
+    pub model: Option<serde_json::Value>,
+}
+
+impl FragmentResult {
+    pub fn is_ok(&self) -> bool {
+        self.status == Status::Ok
+    }
+}

@@ -63,6 +63,79 @@ pub struct ServiceDef {
     pub connect_timeout: Duration,
     pub format: Format,
     pub description: Option<String>,
+    /// Bulkhead: calls in flight at once; more wait in the queue or are rejected.
+    pub max_concurrent: u32,
+    /// Calls that may wait for a bulkhead slot (0: reject at once when full).
+    pub queue: u32,
+    pub breaker: BreakerDef,
+    pub retry: RetryDef,
+    pub health: Option<HealthDef>,
+}
+
+/// How a breaker's sliding window is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowDef {
+    /// The last N calls.
+    Calls(u32),
+    /// The calls of the last duration.
+    Time(Duration),
+}
+
+/// Circuit-breaker policy (`<breaker>`); rates are fractions from 0 to 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreakerDef {
+    pub window: WindowDef,
+    pub min_calls: u32,
+    pub failure_rate: f64,
+    pub slow_call: Option<Duration>,
+    pub slow_call_rate: f64,
+    pub open_for: Duration,
+    pub half_open_probes: u32,
+    pub consecutive_failures: Option<u32>,
+}
+
+impl Default for BreakerDef {
+    fn default() -> Self {
+        Self {
+            window: WindowDef::Calls(20),
+            min_calls: 10,
+            failure_rate: 0.5,
+            slow_call: None,
+            slow_call_rate: 1.0,
+            open_for: Duration::from_secs(5),
+            half_open_probes: 3,
+            consecutive_failures: None,
+        }
+    }
+}
+
+/// Retries of idempotent GETs (`<retry>`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryDef {
+    /// Retries per call at most (0 disables retrying).
+    pub attempts: u32,
+    /// Retries may add at most this fraction of calls (over a 10 s window)...
+    pub budget: f64,
+    /// ...plus this many per second, so a quiet service can still retry.
+    pub min_per_second: u32,
+}
+
+impl Default for RetryDef {
+    fn default() -> Self {
+        Self {
+            attempts: 1,
+            budget: 0.2,
+            min_per_second: 1,
+        }
+    }
+}
+
+/// A health probe (`<health>`), run while the breaker is open or the service disabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthDef {
+    pub path: String,
+    pub every: Duration,
+    pub timeout: Duration,
 }
 
 /// A fragment's parameter type.

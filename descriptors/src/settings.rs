@@ -23,6 +23,42 @@ pub struct Settings {
     /// deployment. Only operators edit this file; fragment descriptors never name URLs.
     #[serde(default)]
     pub services: BTreeMap<String, ServiceOverride>,
+    #[serde(default)]
+    pub admin: AdminSettings,
+    #[serde(default)]
+    pub store: StoreSettings,
+}
+
+/// The admin API (`/admin/api/`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AdminSettings {
+    /// A static bearer token for the admin API. Without one (here or in the
+    /// `TESSERA_ADMIN_TOKEN` environment variable) the admin API answers 503.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// Where persistent state lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StoreSettings {
+    /// `sqlite://path/to/file.db` (relative to the working directory) or
+    /// `postgres://…`; `TESSERA_DATABASE_URL` overrides it.
+    #[serde(default = "default_store_url")]
+    pub url: String,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            url: default_store_url(),
+        }
+    }
+}
+
+fn default_store_url() -> String {
+    "sqlite://data/tessera.db".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,6 +120,10 @@ pub struct Limits {
     /// holding a core (a rich homepage layout needs about ten thousand).
     #[serde(default = "default_max_template_fuel")]
     pub max_template_fuel: u64,
+    /// Backend calls in flight at once across all services; beyond it calls are
+    /// rejected at once, so a node's sockets and memory stay bounded whatever the load.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight_backend_calls: u32,
 }
 
 impl Default for Limits {
@@ -94,6 +134,7 @@ impl Default for Limits {
             max_xml_depth: default_max_xml_depth(),
             max_backend_body_bytes: default_max_backend_body_bytes(),
             max_template_fuel: default_max_template_fuel(),
+            max_in_flight_backend_calls: default_max_in_flight(),
         }
     }
 }
@@ -129,6 +170,9 @@ fn default_max_backend_body_bytes() -> usize {
     1024 * 1024
 }
 
+fn default_max_in_flight() -> u32 {
+    4096
+}
 fn default_max_template_fuel() -> u64 {
     1_000_000
 }

@@ -106,6 +106,16 @@ pub(crate) fn duration(
     let Some(attr) = el.attr(name) else {
         return default;
     };
+    if attr.value.trim_start().starts_with('-') {
+        diags.push(
+            attr.location.clone(),
+            format!(
+                "attribute \"{name}\" must not be negative (\"{}\")",
+                attr.value
+            ),
+        );
+        return default;
+    }
     match parse_duration(&attr.value) {
         Ok(d) if positive && d.is_zero() => {
             diags.push(
@@ -135,6 +145,73 @@ pub(crate) fn integer(attr: &Attr, diags: &mut Diagnostics) -> Option<i64> {
                 ),
             );
             None
+        }
+    }
+}
+
+/// A whole-number attribute within bounds, or the default.
+pub(crate) fn count(
+    el: &Element,
+    name: &str,
+    default: u32,
+    min: u32,
+    max: u32,
+    diags: &mut Diagnostics,
+) -> u32 {
+    let Some(attr) = el.attr(name) else {
+        return default;
+    };
+    match attr.value.trim().parse::<i64>() {
+        Ok(v) if v >= i64::from(min) && v <= i64::from(max) => v as u32,
+        Ok(v) => {
+            diags.push(
+                attr.location.clone(),
+                format!("attribute \"{name}\" must be between {min} and {max}, not {v}"),
+            );
+            default
+        }
+        Err(_) => {
+            diags.push(
+                attr.location.clone(),
+                format!(
+                    "attribute \"{name}\": invalid number \"{}\": expected a whole number",
+                    attr.value
+                ),
+            );
+            default
+        }
+    }
+}
+
+/// A percentage (`50%`) as a fraction from 0 to 1.
+pub(crate) fn rate(el: &Element, name: &str, default: f64, diags: &mut Diagnostics) -> f64 {
+    let Some(attr) = el.attr(name) else {
+        return default;
+    };
+    let parsed = attr
+        .value
+        .trim()
+        .strip_suffix('%')
+        .and_then(|n| n.trim().parse::<f64>().ok())
+        .filter(|n| n.is_finite());
+    match parsed {
+        Some(p) if (0.0..=100.0).contains(&p) => p / 100.0,
+        Some(p) => {
+            diags.push(
+                attr.location.clone(),
+                format!("attribute \"{name}\" must be a percentage from 0% to 100%, not {p}%"),
+            );
+            default
+        }
+        None => {
+            diags.push(
+                attr.location.clone(),
+                format!(
+                    "attribute \"{name}\": invalid percentage \"{}\": expected a number followed by %, such as \"50%\"",
+                    attr.value
+                ),
+            );
+            default
         }
     }
 }

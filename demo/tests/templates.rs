@@ -1,58 +1,18 @@
-//! Every shipped template compiles, and each renders with the context the
-//! engine will give it, built from the simulated services' real output (XML
-//! converted to a model the way the engine does). Strict undefined handling
-//! makes a typo'd field fail here rather than render as blank.
+//! Every shipped template compiles, and each fragment template renders with
+//! the context the engine will give it, built from the simulated services'
+//! real output (XML converted to a model the way the engine does). Strict
+//! undefined handling makes a typo'd field fail here rather than render blank.
 
 mod common;
 
 use std::path::Path;
 
+use common::render::{env, guest, json_model, render_fragment, signed_in};
 use common::xml_model::to_model;
 use common::{fetch, fetch_json, workspace_dir};
-use minijinja::{context, path_loader, Environment, UndefinedBehavior, Value};
+use minijinja::{context, Value};
 use serde_json::json;
 use tessera_demo::services;
-
-fn env() -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_loader(path_loader(workspace_dir().join("templates")));
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env
-}
-
-fn signed_in() -> Value {
-    Value::from_serialize(json!({"id": "alice", "name": "Alice Keller", "anonymous": false}))
-}
-
-fn guest() -> Value {
-    Value::from_serialize(json!({"id": "anonymous", "name": "Guest", "anonymous": true}))
-}
-
-/// Renders fragment template `name` as the engine would.
-fn render_fragment(
-    name: &str,
-    id: &str,
-    title: &str,
-    model: Value,
-    params: serde_json::Value,
-    user: Value,
-) -> String {
-    let env = env();
-    let tmpl = env
-        .get_template(name)
-        .unwrap_or_else(|e| panic!("{name}: {e:#}"));
-    tmpl.render(context! {
-        model,
-        params => Value::from_serialize(params),
-        user,
-        fragment => context! { id, title },
-    })
-    .unwrap_or_else(|e| panic!("{name}: {e:#}"))
-}
-
-fn json_model(v: serde_json::Value) -> Value {
-    Value::from_serialize(v)
-}
 
 fn collect(dir: &Path, base: &Path, out: &mut Vec<String>) {
     for entry in std::fs::read_dir(dir).expect("readable templates folder") {
@@ -268,7 +228,10 @@ async fn weather_from_xml() {
         guest(),
     );
     assert_eq!(html.matches("<li class=\"weather__day").count(), 1);
-    assert!(html.contains("/static/weather/cloudy.svg") && html.contains("alt=\"fog\""), "{html}");
+    assert!(
+        html.contains("/static/weather/cloudy.svg") && html.contains("alt=\"fog\""),
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -316,179 +279,4 @@ fn fallback_template_per_status() {
         .render(context! { fragment => context! { id => "x", title => () }, status => "error", message => () })
         .expect("renders without title or message");
     assert!(html.contains("this section"));
-}
-
-/// A result object as the engine hands it to layouts.
-fn result(
-    id: &str,
-    title: &str,
-    status: &str,
-    html: &str,
-    message: Option<&str>,
-    elapsed_ms: u64,
-) -> Value {
-    context! {
-        id, title, status,
-        ok => status == "ok",
-        html => Value::from_safe_string(html.to_owned()),
-        message => message.map(str::to_owned),
-        elapsed_ms,
-    }
-}
-
-fn nav(current: &str) -> Value {
-    Value::from_serialize(json!([
-        {"id": "home", "title": "Home", "href": "/", "current": current == "home"},
-        {"id": "markets", "title": "Markets", "href": "/markets", "current": current == "markets"},
-    ]))
-}
-
-#[tokio::test]
-async fn home_layout_with_a_missing_fragment() {
-    let env = env();
-    let profile = fetch_json(services::profile::router(), "/profile/alice").await;
-    let greeting = render_fragment(
-        "fragments/greeting.html",
-        "greeting",
-        "Welcome",
-        json_model(profile),
-        json!({}),
-        signed_in(),
-    );
-    let research = fetch(services::research::router(), "/teaser?limit=3").await;
-    let fallback = env
-        .get_template("fragments/unavailable.html")
-        .and_then(|t| t.render(context! { fragment => context!{ id => "quotes.watchlist", title => "Watchlist" }, status => "timeout", message => "timeout after 300 ms" }))
-        .expect("fallback renders");
-
-    let top = vec![result("greeting", "Welcome", "ok", &greeting, None, 16)];
-    let main = vec![
-        result(
-            "accounts.overview",
-            "Your accounts",
-            "fallback",
-            "Sign in to see your accounts.",
-            Some("backend answered 404"),
-            81,
-        ),
-        result(
-            "quotes.watchlist",
-            "Watchlist",
-            "timeout",
-            &fallback,
-            Some("timeout after 300 ms"),
-            300,
-        ),
-        result("research.teaser", "Research", "ok", &research, None, 121),
-        result("news.headlines", "Headlines", "error", "", None, 12),
-    ];
-    let side = vec![result(
-        "service.contact",
-        "Contact us",
-        "ok",
-        "<p>call us</p>",
-        None,
-        0,
-    )];
-    let missing: Vec<Value> = main
-        .iter()
-        .filter(|r| !r.get_attr("ok").map(|v| v.is_true()).unwrap_or(false))
-        .cloned()
-        .collect();
-    let html = env
-        .get_template("layouts/home.html")
-        .expect("layout")
-        .render(context! {
-            portal => context! { name => "Tessera Private Bank" },
-            page => context! { id => "home", title => "Home" },
-            user => signed_in(),
-            nav => nav("home"),
-            regions => context! { top, main, side },
-            fragments => context! {},
-            missing,
-        })
-        .unwrap_or_else(|e| panic!("{e:#}"));
-
-    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
-    assert!(html.contains("<link rel=\"stylesheet\" href=\"/static/tessera.css\">"));
-    assert!(html.contains("<title>Home · Tessera Private Bank</title>"));
-    assert!(html.contains("class=\"is-current\" aria-current=\"page\">Home</a>"));
-    assert!(html.contains("Welcome back, Alice"));
-    assert!(
-        html.contains("<ul class=\"research-list\">"),
-        "backend markup is embedded as is"
-    );
-    assert!(
-        html.contains("Watchlist is unavailable right now (timeout after 300 ms)."),
-        "{html}"
-    );
-    assert!(html.contains("Headlines could not be loaded (error)."));
-    // The fallback shows its own hint and is not counted as lost.
-    assert!(html.contains("2 sections could not be loaded:"), "{html}");
-    assert!(html.contains("href=\"#quotes-watchlist\">Watchlist</a>"));
-    assert!(html.contains("Your accounts: showing limited content (backend answered 404)."));
-    assert!(html.contains("Sign out"));
-}
-
-#[tokio::test]
-async fn markets_layout_for_a_guest() {
-    let env = env();
-    let xml = fetch(services::markets::router(), "/summary").await;
-    let summary = render_fragment(
-        "fragments/markets.html",
-        "markets.summary",
-        "Markets today",
-        json_model(to_model(&xml)),
-        json!({}),
-        guest(),
-    );
-    let main = vec![result(
-        "markets.summary",
-        "Markets today",
-        "ok",
-        &summary,
-        None,
-        61,
-    )];
-    let html = env
-        .get_template("layouts/markets.html")
-        .expect("layout")
-        .render(context! {
-            portal => context! { name => "Tessera Private Bank" },
-            page => context! { id => "markets", title => "Markets" },
-            user => guest(),
-            nav => nav("markets"),
-            regions => context! { main, side => Vec::<Value>::new() },
-            fragments => context! {},
-            missing => Vec::<Value>::new(),
-        })
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(html.contains("<h1>Markets</h1>"));
-    assert!(html.contains("Swiss Market Index"));
-    assert!(!html.contains("could not be loaded"));
-    assert!(html.contains("E-Banking login"));
-}
-
-#[test]
-fn error_pages() {
-    let env = env();
-    let html = env
-        .get_template("errors/404.html")
-        .and_then(|t| t.render(context! { portal => context!{ name => "Tessera Private Bank" }, nav => nav(""), path => "/nope<script>" }))
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(html.contains("Page not found · Tessera Private Bank"));
-    assert!(
-        html.contains("nope&lt;script&gt;") && !html.contains("<script>"),
-        "path is escaped"
-    );
-    assert!(
-        html.contains("href=\"&#x2f;markets\""),
-        "nav links, slash-escaped by minijinja"
-    );
-
-    let html = env
-        .get_template("errors/500.html")
-        .and_then(|t| t.render(context! { portal => context!{ name => "Tessera Private Bank" }, message => "template error" }))
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(html.contains("Something went wrong") && html.contains("template error"));
 }

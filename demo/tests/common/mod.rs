@@ -1,5 +1,6 @@
 //! Helpers shared by the demo's integration tests.
 
+pub mod render;
 pub mod xml_model;
 
 use axum::body::{to_bytes, Body};

@@ -12,7 +12,9 @@
 //! - `client` — the HTTP exchange and [`BackendRequest`]/[`BackendResponse`]
 //! - `timeout` — the timeout piece and its [`Elapsed`] error
 //! - `error` — one error type per failure mode, gathered in [`CallError`]
+//! - `breaker` — the circuit breaker, its policy and its [`breaker::BreakerOpen`] error
 
+pub mod breaker;
 pub mod client;
 pub mod error;
 pub mod timeout;

@@ -1,0 +1,153 @@
+//! The conformance suite on PostgreSQL. Each test works in its own fresh schema, dropped
+//! afterwards, so tests run in parallel against one database without seeing each other.
+//!
+//! The server is required: an unreachable server fails the tests with instructions,
+//! never skips them silently.
+
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::{Connection, PgConnection};
+
+use super::conformance::{check_sample, conformance_suite, write_sample};
+use crate::{open_with, redact_url, Store, StoreError, StoreOptions};
+
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn test_url() -> String {
+    std::env::var("TESSERA_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
+}
+
+/// A schema name unique across parallel tests and test processes.
+fn fresh_schema() -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::hash::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u64(SEQ.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("t_{:016x}", h.finish())
+}
+
+async fn admin_connection(url: &str) -> PgConnection {
+    match PgConnection::connect(url).await {
+        Ok(conn) => conn,
+        Err(e) => panic!(
+            "PostgreSQL is required for the tessera-store tests, but {} is not reachable: {e}\n\
+             Start a server with trust authentication and a `test` database, e.g.\n  \
+             docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_DB=test postgres:16\n\
+             or point TESSERA_TEST_DATABASE_URL at another server.",
+            redact_url(url)
+        ),
+    }
+}
+
+fn options_in(schema: &str) -> StoreOptions {
+    StoreOptions {
+        // Many tests run at once against one server; keep each pool small.
+        max_connections: 4,
+        pg_schema: Some(schema.to_owned()),
+        ..StoreOptions::default()
+    }
+}
+
+/// Runs `test` against a store in a fresh schema, then drops the schema — also when the
+/// test panics (the panic is re-raised afterwards).
+async fn in_fresh_schema<F, Fut>(test: F)
+where
+    F: FnOnce(Arc<dyn Store>, String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let url = test_url();
+    let schema = fresh_schema();
+    let mut admin = admin_connection(&url).await;
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test schema");
+
+    let outcome = match open_with(&url, &options_in(&schema)).await {
+        Ok(store) => {
+            assert_eq!(store.kind(), "postgres");
+            let outcome = tokio::spawn(test(Arc::clone(&store), schema.clone())).await;
+            store.close().await;
+            outcome.map_err(|e| e.try_into_panic().ok())
+        }
+        Err(e) => Err(Some(Box::new(format!("open in schema {schema}: {e}")) as _)),
+    };
+
+    let dropped = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&mut admin)
+        .await;
+    let _ = admin.close().await;
+    match outcome {
+        Ok(()) => {
+            dropped.expect("drop test schema");
+        }
+        Err(Some(panic)) => std::panic::resume_unwind(panic),
+        Err(None) => panic!("test task was cancelled"),
+    }
+}
+
+async fn on_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    in_fresh_schema(|store, _schema| test(store)).await;
+}
+
+conformance_suite!(on_postgres);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_survives_close_and_reopen() {
+    in_fresh_schema(|store, schema| async move {
+        let ids = write_sample(&*store).await;
+        store.close().await;
+        // Migrations run again on reopen and must be recognised as applied.
+        let reopened = open_with(&test_url(), &options_in(&schema))
+            .await
+            .expect("reopen");
+        check_sample(&*reopened, &ids).await;
+        reopened.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_stay_inside_the_schema() {
+    in_fresh_schema(|_store, schema| async move {
+        let mut admin = admin_connection(&test_url()).await;
+        let tables: Vec<(String,)> = sqlx::query_as(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = $1 ORDER BY table_name",
+        )
+        .bind(&schema)
+        .fetch_all(&mut admin)
+        .await
+        .expect("list tables");
+        let names: Vec<&str> = tables.iter().map(|(n,)| n.as_str()).collect();
+        assert_eq!(names, ["_sqlx_migrations", "audit_log", "toggles"]);
+        let _ = admin.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn schema_names_that_need_quoting_are_refused() {
+    let options = StoreOptions {
+        pg_schema: Some("x; DROP".into()),
+        acquire_timeout: Duration::from_secs(2),
+        ..StoreOptions::default()
+    };
+    match open_with(&test_url(), &options).await {
+        Err(StoreError::Config(m)) => assert!(m.contains("schema"), "{m}"),
+        other => panic!("expected a config error, got {:?}", other.err()),
+    }
+}

@@ -7,12 +7,11 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use tessera_channels::{app, server, AppState};
+use tessera_channels::{app, runtime, server};
 use tessera_descriptors::{build, Portal, Sources};
-use tessera_engine::Engine;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(
@@ -150,6 +149,17 @@ fn load(sources: &Sources) -> Result<Portal, ExitCode> {
 }
 
 async fn run(portal: Portal, addr: SocketAddr, static_dir: PathBuf) -> ExitCode {
+    let url = std::env::var("TESSERA_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| portal.settings.store.url.clone());
+    let store = match tessera_store::open(&url).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tessera: cannot open the store: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -158,12 +168,22 @@ async fn run(portal: Portal, addr: SocketAddr, static_dir: PathBuf) -> ExitCode 
         }
     };
     let name = portal.settings.portal.name.clone();
-    let state = AppState {
-        engine: Arc::new(Engine::new(portal)),
+    let cancel = CancellationToken::new();
+    let state = match runtime::start(portal, store, &cancel).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tessera: cannot load the saved state: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let static_dir = static_dir.is_dir().then_some(static_dir);
-    eprintln!("{name} is serving on http://{addr}/");
-    match server::serve(listener, app(state, static_dir), server::shutdown_signal()).await {
+    eprintln!(
+        "{name} is serving on http://{addr}/ (state in {})",
+        state.store.kind()
+    );
+    let served = server::serve(listener, app(state, static_dir), server::shutdown_signal()).await;
+    cancel.cancel();
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tessera: server failed: {e}");
@@ -194,6 +214,13 @@ async fn demo(listen: SocketAddr) -> ExitCode {
     for (service, url) in backends.overrides() {
         sources.override_service_url(&service, &url);
     }
+    // The demo's admin API gets a fresh token each run unless one is given.
+    let token = std::env::var("TESSERA_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .or_else(|| sources.settings.admin.token.clone())
+        .unwrap_or_else(demo_token);
+    sources.settings.admin.token = Some(token.clone());
     let portal = match load(&sources) {
         Ok(p) => p,
         Err(code) => return code,
@@ -202,5 +229,24 @@ async fn demo(listen: SocketAddr) -> ExitCode {
     for (service, url) in backends.overrides() {
         eprintln!("  {service:<10} {url}   e.g. curl -d mode=hang {url}/_control");
     }
+    eprintln!(
+        "Admin API: curl -H 'Authorization: Bearer {token}' http://{listen}/admin/api/services"
+    );
     run(portal, listen, shipped("static")).await
+}
+
+/// A token nobody can guess from outside this process (std's hasher is randomly keyed).
+fn demo_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::from("demo-");
+    for _ in 0..2 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
 }

@@ -4,9 +4,13 @@
 //!
 //! Layout:
 //! - `html` — the browser channel: pages, the 404 and 500 pages
+//! - `admin` — the admin JSON API (`/admin/api/`): services, toggles
+//! - `runtime` — wiring a node: store, toggles, health probes, engine
 //! - `server` — binding, serving and graceful shutdown
 
+pub mod admin;
 pub mod html;
+pub mod runtime;
 pub mod server;
 
 use std::path::PathBuf;
@@ -15,6 +19,7 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::Router;
 use tessera_engine::Engine;
+use tessera_store::Store;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
@@ -22,13 +27,17 @@ use tower_http::trace::TraceLayer;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    pub store: Arc<dyn Store>,
+    /// The admin API's bearer token; `None` disables the admin API.
+    pub admin_token: Option<String>,
 }
 
 /// The whole HTTP surface. `static_dir`, when given, is served under `/static`.
 pub fn app(state: AppState, static_dir: Option<PathBuf>) -> Router {
     let mut router = Router::new()
         .route("/", get(html::home))
-        .route("/pages/{id}", get(html::page));
+        .route("/pages/{id}", get(html::page))
+        .nest("/admin/api", admin::routes(state.clone()));
     if let Some(dir) = static_dir {
         router = router.nest_service("/static", ServeDir::new(dir));
     }

@@ -96,11 +96,7 @@ impl PathTemplate {
 
     /// Fills in the placeholders. `param` returns a parameter's items (one item for a
     /// scalar); list items are encoded one by one and joined with literal commas.
-    pub fn render<'a>(
-        &self,
-        mut param: impl FnMut(&str) -> Vec<String>,
-        user_id: &'a str,
-    ) -> String {
+    pub fn render(&self, mut param: impl FnMut(&str) -> Vec<String>, user_id: &str) -> String {
         let mut out = String::with_capacity(self.raw.len() + 16);
         for part in &self.parts {
             match part {

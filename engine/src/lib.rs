@@ -27,18 +27,32 @@ pub use request::{Channel, PortalRequest};
 pub struct Engine {
     portal: Arc<Portal>,
     fragments: Fragments,
+    services: Arc<ServiceAccess>,
 }
 
 impl Engine {
     pub fn new(portal: Portal) -> Self {
-        let portal = Arc::new(portal);
         let services = Arc::new(ServiceAccess::new(&portal));
+        Self::with_services(portal, services)
+    }
+
+    /// A portal version over existing service access (its breakers, toggles, statistics).
+    pub fn with_services(portal: Portal, services: Arc<ServiceAccess>) -> Self {
+        let portal = Arc::new(portal);
         let renderer = Arc::new(Renderer::new(
             &portal.templates,
             portal.settings.limits.max_template_fuel,
         ));
-        let fragments = Fragments::new(portal.clone(), services, renderer);
-        Self { portal, fragments }
+        let fragments = Fragments::new(portal.clone(), services.clone(), renderer);
+        Self {
+            portal,
+            fragments,
+            services,
+        }
+    }
+
+    pub fn services(&self) -> &Arc<ServiceAccess> {
+        &self.services
     }
 
     pub fn portal(&self) -> &Arc<Portal> {

@@ -214,6 +214,8 @@ impl Fragments {
             .map_err(|e| Failure {
                 status: match e {
                     CallError::Timeout(_) => Status::Timeout,
+                    CallError::Disabled(_) => Status::Disabled,
+                    CallError::BreakerOpen(_) | CallError::Overloaded(_) => Status::Unavailable,
                     _ => Status::Error,
                 },
                 message: format!("{}: {e}", source.service),

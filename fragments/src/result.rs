@@ -16,6 +16,10 @@ pub enum Status {
     Error,
     /// A failure, covered by the fragment's declared fallback.
     Fallback,
+    /// The service is disabled by an operator; it was not called.
+    Disabled,
+    /// The service's breaker is open or its limits are full; it was not called.
+    Unavailable,
 }
 
 impl Status {
@@ -25,6 +29,8 @@ impl Status {
             Self::Timeout => "timeout",
             Self::Error => "error",
             Self::Fallback => "fallback",
+            Self::Disabled => "disabled",
+            Self::Unavailable => "unavailable",
         }
     }
 }

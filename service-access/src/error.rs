@@ -41,6 +41,12 @@ pub enum CallError {
     Connect(Transport),
     #[error("the exchange with the backend failed: {0}")]
     Transport(Transport),
+    #[error(transparent)]
+    Disabled(#[from] crate::toggle::ServiceDisabled),
+    #[error(transparent)]
+    BreakerOpen(#[from] crate::breaker::BreakerOpen),
+    #[error(transparent)]
+    Overloaded(#[from] crate::limit::Overloaded),
 }
 
 impl CallError {
@@ -53,10 +59,21 @@ impl CallError {
             Self::TooLarge(_) => "too_large",
             Self::Connect(_) => "connect",
             Self::Transport(_) => "transport",
+            Self::Disabled(_) => "disabled",
+            Self::BreakerOpen(_) => "breaker_open",
+            Self::Overloaded(_) => "overloaded",
         }
     }
 
     pub fn is_timeout(&self) -> bool {
         matches!(self, Self::Timeout(_))
+    }
+
+    /// The call was not made because it could not help (disabled, breaker open, full).
+    pub fn not_attempted(&self) -> bool {
+        matches!(
+            self,
+            Self::Disabled(_) | Self::BreakerOpen(_) | Self::Overloaded(_)
+        )
     }
 }

@@ -1,80 +1,85 @@
 //! Service access: the only door from the portal to its backends.
 //!
 //! Every backend call goes through [`ServiceAccess::call`], which applies the service's
-//! policy from its descriptor. The pieces are composed in this order (outermost first):
-//!
-//! 1. service lookup — only services from descriptors exist; fragments name ids, never URLs
-//! 2. [`timeout`] — the whole exchange is bounded by the service's `timeout`
-//! 3. [`client`] — the HTTP exchange: connect timeout, no redirects, body cap,
-//!    hop-by-hop and `Set-Cookie` headers dropped
+//! policy from its descriptor — toggle, breaker, timeout, global cap, bulkhead, retry,
+//! HTTP exchange, in that order (see `service` for why). Each piece is its own module
+//! with its own error type, so callers and tests can match on the failure mode.
 //!
 //! Layout:
-//! - `client` — the HTTP exchange and [`BackendRequest`]/[`BackendResponse`]
-//! - `timeout` — the timeout piece and its [`Elapsed`] error
-//! - `error` — one error type per failure mode, gathered in [`CallError`]
-//! - `breaker` — the circuit breaker, its policy and its [`breaker::BreakerOpen`] error
+//! - `service` — [`Service`]: one backend and the composition of its pieces
+//! - `toggle` — operator toggles and [`ServiceDisabled`]
+//! - `breaker` — the circuit breaker and [`BreakerOpen`]
+//! - `timeout` — the timeout piece and [`Elapsed`]
+//! - `limit` — bulkhead and global cap, [`Overloaded`]
+//! - `retry` — retries within attempts and a budget
+//! - `client` — the HTTP exchange, [`BackendRequest`]/[`BackendResponse`]
+//! - `stats` — counters and latency percentiles per service
+//! - `health` — background health probes while a service is open or disabled
+//! - `view` — what operators see of a service ([`ServiceView`])
+//! - `error` — [`CallError`], gathering every failure mode
 
 pub mod breaker;
 pub mod client;
 pub mod error;
+pub mod health;
+pub mod limit;
+pub mod retry;
+pub mod service;
+pub mod stats;
 pub mod timeout;
+pub mod toggle;
+pub mod view;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use tessera_descriptors::{Portal, ServiceDef};
+use tessera_descriptors::Portal;
 
+pub use breaker::BreakerOpen;
 pub use client::{BackendRequest, BackendResponse};
 pub use error::{BadStatus, BodyTooLarge, CallError, Elapsed, Transport};
+pub use limit::{Overloaded, Scope};
+pub use service::Service;
+pub use toggle::{ServiceDisabled, Toggle};
+pub use view::ServiceView;
 
-/// One backend service with its policy and its own connection pool (so one slow
-/// service cannot hold the connections another needs).
+/// All services of a portal, sharing the node-wide cap on in-flight calls.
 #[derive(Debug)]
-pub struct Service {
-    pub def: Arc<ServiceDef>,
-    client: reqwest::Client,
-    max_body: usize,
-}
-
-impl Service {
-    fn new(def: Arc<ServiceDef>, max_body: usize) -> Self {
-        Self {
-            client: client::build_client(def.connect_timeout),
-            def,
-            max_body,
-        }
-    }
-
-    pub async fn call(&self, request: &BackendRequest) -> Result<BackendResponse, CallError> {
-        let exchange = client::exchange(&self.client, &self.def.base_url, request, self.max_body);
-        timeout::with_timeout(self.def.timeout, exchange).await?
-    }
-
-    pub fn timeout(&self) -> Duration {
-        self.def.timeout
-    }
-}
-
-/// All services of a portal.
-#[derive(Debug, Default)]
 pub struct ServiceAccess {
-    services: HashMap<String, Arc<Service>>,
+    services: BTreeMap<String, Arc<Service>>,
+    global: Arc<limit::Limit>,
 }
 
 impl ServiceAccess {
     pub fn new(portal: &Portal) -> Self {
-        let max_body = portal.settings.limits.max_backend_body_bytes;
+        let limits = &portal.settings.limits;
+        let global = Arc::new(limit::Limit::new(
+            Scope::Global,
+            limits.max_in_flight_backend_calls,
+            0,
+        ));
         let services = portal
             .services
             .iter()
-            .map(|(id, def)| (id.clone(), Arc::new(Service::new(def.clone(), max_body))))
+            .map(|(id, def)| {
+                let s = Service::new(def.clone(), limits.max_backend_body_bytes, global.clone());
+                (id.clone(), Arc::new(s))
+            })
             .collect();
-        Self { services }
+        Self { services, global }
     }
 
     pub fn service(&self, id: &str) -> Option<&Arc<Service>> {
         self.services.get(id)
+    }
+
+    pub fn services(&self) -> impl Iterator<Item = &Arc<Service>> {
+        self.services.values()
+    }
+
+    /// Backend calls in flight across all services.
+    pub fn in_flight(&self) -> u32 {
+        self.global.in_flight()
     }
 
     pub async fn call(

@@ -111,7 +111,7 @@ fn breaker(el: &Element, diags: &mut Diagnostics) -> BreakerDef {
                     _ => {
                         diags.push(
                             a.location.clone(),
-                            format!("attribute \"window\": \"{v}\" is neither a number of calls (\"20\") nor a duration from 1s to 1h (\"10s\")"),
+                            format!("attribute \"window\": \"{v}\" is neither a number of calls (\"20\") nor a whole number of seconds from 1s to 1h (\"10s\")"),
                         );
                         d.window
                     }
@@ -122,7 +122,7 @@ fn breaker(el: &Element, diags: &mut Diagnostics) -> BreakerDef {
     let slow_call = el
         .attr("slow-call")
         .map(|_| duration(el, "slow-call", Duration::from_secs(1), true, diags));
-    BreakerDef {
+    let def = BreakerDef {
         window,
         min_calls: count(el, "min-calls", d.min_calls, 1, 10_000, diags),
         failure_rate: rate(el, "failure-rate", d.failure_rate, diags),
@@ -133,7 +133,26 @@ fn breaker(el: &Element, diags: &mut Diagnostics) -> BreakerDef {
         consecutive_failures: el
             .attr("consecutive-failures")
             .map(|_| count(el, "consecutive-failures", 5, 1, 10_000, diags)),
+    };
+    for (name, value) in [
+        ("failure-rate", def.failure_rate),
+        ("slow-call-rate", def.slow_call_rate),
+    ] {
+        if value == 0.0 {
+            if let Some(a) = el.attr(name) {
+                diags.push(a.location.clone(), format!("attribute \"{name}\" must be above 0% (0% would open the breaker with no failures at all)"));
+            }
+        }
     }
+    if let (WindowDef::Calls(n), Some(a)) = (def.window, el.attr("min-calls")) {
+        if def.min_calls > n {
+            diags.push(
+                a.location.clone(),
+                format!("min-calls ({}) is larger than the window ({n} calls): the breaker could never open", def.min_calls),
+            );
+        }
+    }
+    def
 }
 
 fn retry(el: &Element, diags: &mut Diagnostics) -> RetryDef {

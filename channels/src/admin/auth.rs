@@ -1,0 +1,54 @@
+//! Admin authentication: a static bearer token from `admin.token` (or the
+//! `TESSERA_ADMIN_TOKEN` environment variable) until operator sessions exist.
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::json_error;
+use crate::AppState;
+
+/// Lets the request through only with `Authorization: Bearer <admin token>`.
+pub async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(expected) = state.admin_token.as_deref() else {
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the admin API is disabled: set admin.token in tessera.toml or TESSERA_ADMIN_TOKEN",
+        );
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => {
+            next.run(request).await
+        }
+        _ => {
+            let mut res = json_error(
+                StatusCode::UNAUTHORIZED,
+                "an admin token is required (Authorization: Bearer …)",
+            );
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            res.into_response()
+        }
+    }
+}
+
+/// Compares without an early exit, so response timing does not reveal how much of a
+/// guessed token was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

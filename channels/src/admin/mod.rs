@@ -1,0 +1,28 @@
+//! The admin JSON API under `/admin/api/`, for operators (bearer token until sessions).
+
+mod auth;
+pub mod services;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{middleware, Json, Router};
+
+use crate::AppState;
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/services", get(services::list))
+        .route("/services/{id}", get(services::show))
+        .route("/services/{id}/disable", post(services::disable))
+        .route("/services/{id}/enable", post(services::enable))
+        .route("/services/{id}/force-closed", post(services::force_closed))
+        .route("/services/{id}/reset", post(services::reset))
+        .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such admin endpoint") })
+        .layer(middleware::from_fn_with_state(state, auth::require_admin))
+}
+
+/// `{"error": "…"}` with a status: every admin error looks the same.
+pub fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}

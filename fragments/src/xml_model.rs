@@ -13,8 +13,9 @@ use serde_json::{Map, Value};
 const MAX_DEPTH: usize = 64;
 
 pub fn xml_to_model(body: &str) -> Result<Value, String> {
+    // Text is trimmed once per element (in `finish`), not per event: quick-xml splits
+    // text at entity references, and trimming each piece would eat the spaces around them.
     let mut reader = Reader::from_str(body);
-    reader.config_mut().trim_text(true);
     // (map, text, name) per open element
     let mut stack: Vec<(Map<String, Value>, String, String)> = Vec::new();
     let mut root: Option<Value> = None;

@@ -132,8 +132,14 @@ impl Service {
         .unwrap_or_else(|elapsed| Err(elapsed.into()));
         let elapsed = started.elapsed();
         self.count(&result);
+        let outcome = classify(&result);
+        if outcome.is_some() {
+            // Calls that reached the backend, timeouts included: a p99 that left out the
+            // timeouts would hide exactly what operators look for.
+            self.stats.record_latency(elapsed);
+        }
         if let Some(permit) = permit {
-            match classify(&result) {
+            match outcome {
                 Some(outcome) => permit.record(outcome, elapsed),
                 // Rejected locally: says nothing about the backend's health.
                 None => drop(permit),
@@ -149,10 +155,8 @@ impl Service {
         self.retry.deposit();
         let mut attempt = 0;
         loop {
-            let started = Instant::now();
             let result =
                 client::exchange(&self.client, &self.def.base_url, request, self.max_body).await;
-            self.stats.record_latency(started.elapsed());
             match result {
                 Err(e) if self.retry.may_retry(attempt, &e) => {
                     inc(&self.stats.retries);

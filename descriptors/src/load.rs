@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::diag::{did_you_mean, Diagnostics, Location};
 use crate::model::{Fallback, Format, FragmentDef, PageDef, ServiceDef};
 use crate::parse::service::check_base_url;
-use crate::parse::{parse_fragment, parse_page, parse_service};
+use crate::parse::{parse_fragment, parse_named_lifecycle, parse_page, parse_service};
 use crate::settings::{ServiceOverride, Settings};
 use crate::templates::Templates;
 use crate::xml::{self, XmlLimits};
@@ -25,16 +25,18 @@ pub enum Kind {
     Service,
     Fragment,
     Page,
+    Lifecycle,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Service, Kind::Fragment, Kind::Page];
+    pub const ALL: [Kind; 4] = [Kind::Service, Kind::Fragment, Kind::Page, Kind::Lifecycle];
 
     pub fn element(self) -> &'static str {
         match self {
             Kind::Service => "service",
             Kind::Fragment => "fragment",
             Kind::Page => "page",
+            Kind::Lifecycle => "lifecycle",
         }
     }
 
@@ -43,7 +45,13 @@ impl Kind {
             Kind::Service => "services",
             Kind::Fragment => "fragments",
             Kind::Page => "pages",
+            Kind::Lifecycle => "lifecycles",
         }
+    }
+
+    /// Folders a portal may leave out.
+    fn optional(self) -> bool {
+        matches!(self, Kind::Lifecycle)
     }
 }
 
@@ -77,6 +85,7 @@ pub struct Portal {
     pub services: BTreeMap<String, Arc<ServiceDef>>,
     pub fragments: BTreeMap<String, Arc<FragmentDef>>,
     pub pages: BTreeMap<String, Arc<PageDef>>,
+    pub lifecycles: BTreeMap<String, Arc<crate::model::NamedLifecycle>>,
     pub templates: Templates,
 }
 
@@ -130,6 +139,7 @@ impl Sources {
             let dir = config_dir.join(kind.folder());
             let entries = match fs::read_dir(&dir) {
                 Ok(e) => e,
+                Err(_) if kind.optional() && !dir.exists() => continue,
                 Err(e) => {
                     out.problems.push(
                         Location::file_start(label(config_dir, kind.folder())),
@@ -310,6 +320,19 @@ pub fn build(sources: &Sources) -> Result<Portal, Diagnostics> {
                     );
                 }
             }
+            Kind::Lifecycle => {
+                if let Some(l) = parse_named_lifecycle(&root, &mut diags) {
+                    insert_unique(
+                        &mut portal.lifecycles,
+                        l.id.clone(),
+                        l.location.clone(),
+                        l,
+                        "lifecycle",
+                        &mut diags,
+                        |l| &l.location,
+                    );
+                }
+            }
             Kind::Page => {
                 if let Some((p, raw)) = parse_page(&root, settings.portal.page_timeout, &mut diags)
                 {
@@ -330,6 +353,7 @@ pub fn build(sources: &Sources) -> Result<Portal, Diagnostics> {
         }
     }
     apply_overrides(&mut portal, &sources.settings_label, &mut diags);
+    resolve_lifecycles(&mut portal, &broken, &mut diags);
     let known = |kind: Kind, id: &str| broken.contains(&(kind, id.to_owned()));
     check_references(&mut portal, raw_slot_params, &known, &mut diags);
     check_cycles(&portal, &mut diags);
@@ -393,6 +417,36 @@ fn apply_overrides(portal: &mut Portal, settings_label: &Arc<str>, diags: &mut D
             ),
             (Some(_), Err(msg)) => diags.push(at, format!("services.{id}: {msg}")),
             (Some(s), Ok(url)) => Arc::make_mut(s).base_url = url,
+        }
+    }
+}
+
+/// Fragments referring to a named lifecycle get it, overridden by their own attributes.
+fn resolve_lifecycles(
+    portal: &mut Portal,
+    broken: &BTreeSet<(Kind, String)>,
+    diags: &mut Diagnostics,
+) {
+    let lifecycles = portal.lifecycles.clone();
+    for f in portal.fragments.values_mut() {
+        let Some(r) = f.lifecycle_ref.clone() else {
+            continue;
+        };
+        match lifecycles.get(&r.id) {
+            Some(named) => {
+                let f = Arc::make_mut(f);
+                f.lifecycle = f.lifecycle.over(&named.lifecycle, &r.overridden);
+            }
+            None if broken.contains(&(Kind::Lifecycle, r.id.clone())) => {}
+            None => diags.push(
+                r.location.clone(),
+                format!(
+                    "fragment \"{}\" refers to unknown lifecycle \"{}\"{}",
+                    f.id,
+                    r.id,
+                    did_you_mean(&r.id, lifecycles.keys().map(String::as_str))
+                ),
+            ),
         }
     }
 }

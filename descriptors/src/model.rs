@@ -138,6 +138,74 @@ pub struct HealthDef {
     pub timeout: Duration,
 }
 
+/// What invalidating an entry does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInvalidate {
+    /// Drop the entry; the next request fetches afresh.
+    #[default]
+    Evict,
+    /// Keep serving the entry while it is fetched and rendered again in the background.
+    Refresh,
+}
+
+/// How long a fragment's content stays usable (`<lifecycle>`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LifecycleDef {
+    /// Fresh for this long. `None`: as long as the backend's `Cache-Control` says
+    /// (`max-age`/`s-maxage`; `no-store`/`no-cache` mean not at all), else not at all.
+    pub ttl: Option<Duration>,
+    /// After `ttl`, served stale for this long while one background refresh runs.
+    pub stale_while_revalidate: Duration,
+    /// After `ttl`, served stale for this long when the backend fails, times out, is
+    /// disabled or its breaker is open.
+    pub stale_if_error: Duration,
+    /// Revalidate with the backend on every use (conditional request; a 304 keeps all
+    /// derived stages).
+    pub validate_always: bool,
+    /// Browser `max-age` for pages holding this fragment (the page takes the minimum).
+    pub max_age: Option<Duration>,
+    pub on_invalidate: OnInvalidate,
+}
+
+/// A fragment's reference to a named lifecycle, with the attributes it overrides.
+#[derive(Debug, Clone)]
+pub struct LifecycleRef {
+    pub id: String,
+    pub location: Location,
+    /// Attribute names given next to `ref`; they win over the named lifecycle's.
+    pub overridden: Vec<String>,
+}
+
+impl LifecycleDef {
+    /// `named`, with the `overridden` attributes taken from `self`.
+    pub fn over(&self, named: &LifecycleDef, overridden: &[String]) -> LifecycleDef {
+        let mut out = named.clone();
+        for a in overridden {
+            match a.as_str() {
+                "ttl" => out.ttl = self.ttl,
+                "stale-while-revalidate" => {
+                    out.stale_while_revalidate = self.stale_while_revalidate
+                }
+                "stale-if-error" => out.stale_if_error = self.stale_if_error,
+                "validate-always" => out.validate_always = self.validate_always,
+                "max-age" => out.max_age = self.max_age,
+                "on-invalidate" => out.on_invalidate = self.on_invalidate,
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// A named lifecycle (`lifecycles/*.xml`) that fragments refer to and override.
+#[derive(Debug, Clone)]
+pub struct NamedLifecycle {
+    pub id: String,
+    pub location: Location,
+    pub lifecycle: LifecycleDef,
+}
+
 /// A fragment's parameter type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -309,6 +377,12 @@ pub struct FragmentDef {
     pub fallback: Option<Fallback>,
     pub fallback_location: Option<Location>,
     pub includes: Vec<Include>,
+    pub lifecycle: LifecycleDef,
+    /// `<lifecycle ref="…">`: resolved into `lifecycle` when the set is built.
+    pub lifecycle_ref: Option<LifecycleRef>,
+    /// Object keys this fragment's content depends on (`<depends-on object="…"/>`);
+    /// invalidating one of them invalidates the fragment's entries.
+    pub depends_on: Vec<String>,
 }
 
 impl FragmentDef {
@@ -358,6 +432,8 @@ pub struct PageDef {
     /// Position in the navigation (lower first, then by id).
     pub order: i64,
     pub regions: Vec<RegionDef>,
+    /// A browser `max-age` cap for the page (`<lifecycle max-age="…"/>`).
+    pub max_age: Option<Duration>,
 }
 
 impl PageDef {

@@ -27,6 +27,51 @@ pub struct Settings {
     pub admin: AdminSettings,
     #[serde(default)]
     pub store: StoreSettings,
+    #[serde(default)]
+    pub cache: CacheSettings,
+}
+
+/// The fragment cache.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CacheSettings {
+    /// The most memory cached entries may weigh (bytes of keys and values); beyond it
+    /// the least valuable entries are evicted.
+    #[serde(default = "default_cache_bytes")]
+    pub max_bytes: u64,
+    /// The backend response header that lists the object keys a response depends on.
+    #[serde(default = "default_object_key_header")]
+    pub object_key_header: String,
+    /// Object keys taken from one response; more are dropped (and logged once).
+    #[serde(default = "default_max_object_keys")]
+    pub max_object_keys: usize,
+    /// Longest object-key header read; the rest is dropped (and logged once).
+    #[serde(default = "default_max_object_key_header_bytes")]
+    pub max_object_key_header_bytes: usize,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            max_bytes: default_cache_bytes(),
+            object_key_header: default_object_key_header(),
+            max_object_keys: default_max_object_keys(),
+            max_object_key_header_bytes: default_max_object_key_header_bytes(),
+        }
+    }
+}
+
+fn default_cache_bytes() -> u64 {
+    256 * 1024 * 1024
+}
+fn default_object_key_header() -> String {
+    "Surrogate-Key".into()
+}
+fn default_max_object_keys() -> usize {
+    64
+}
+fn default_max_object_key_header_bytes() -> usize {
+    4096
 }
 
 /// The admin API (`/admin/api/`).

@@ -41,6 +41,15 @@ fn the_base_portal_is_valid() {
     let portal = load_case("_base").expect("the base case loads");
     assert_eq!(portal.pages["home"].slots().count(), 2);
     assert_eq!(portal.services["news"].timeout.as_millis(), 300);
+    // A named lifecycle, overridden by the fragment's own attributes.
+    let l = &portal.fragments["news"].lifecycle;
+    assert_eq!(l.ttl, Some(std::time::Duration::from_secs(30)));
+    assert_eq!(l.stale_while_revalidate, std::time::Duration::from_secs(30));
+    assert_eq!(l.stale_if_error, std::time::Duration::from_secs(600));
+    assert_eq!(l.max_age, Some(std::time::Duration::from_secs(20)));
+    assert_eq!(l.on_invalidate, tessera_descriptors::OnInvalidate::Refresh);
+    assert_eq!(portal.fragments["news"].depends_on, ["news"]);
+    assert_eq!(portal.fragments["greeting"].lifecycle, Default::default());
 }
 
 #[test]

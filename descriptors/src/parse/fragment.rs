@@ -9,7 +9,15 @@ use crate::path::PathTemplate;
 use crate::xml::Element;
 
 const ATTRS: &[&str] = &["id", "service", "path", "format", "select", "title"];
-const CHILDREN: &[&str] = &["description", "param", "template", "fallback", "include"];
+const CHILDREN: &[&str] = &[
+    "description",
+    "param",
+    "template",
+    "fallback",
+    "include",
+    "lifecycle",
+    "depends-on",
+];
 const PARAM_ATTRS: &[&str] = &["name", "type", "default", "choices", "min", "max"];
 
 pub fn parse_fragment(el: &Element, diags: &mut Diagnostics) -> Option<FragmentDef> {
@@ -133,8 +141,25 @@ pub fn parse_fragment(el: &Element, diags: &mut Diagnostics) -> Option<FragmentD
         }
     }
 
+    let (lifecycle, lifecycle_ref) = at_most_one(el, "lifecycle", diags)
+        .map(|l| super::lifecycle::fragment_lifecycle(l, diags))
+        .unwrap_or_default();
+    let mut depends_on: Vec<String> = Vec::new();
+    for d in el.children.iter().filter(|c| c.name == "depends-on") {
+        check_shape(d, &["object"], &[], diags);
+        if let Some(o) = required(d, "object", diags) {
+            match super::object_key(&o.value) {
+                Ok(key) if !depends_on.contains(&key) => depends_on.push(key),
+                Ok(_) => {}
+                Err(msg) => diags.push(o.location.clone(), msg),
+            }
+        }
+    }
     let id = id?;
     Some(FragmentDef {
+        lifecycle,
+        lifecycle_ref,
+        depends_on,
         title: el
             .attr("title")
             .map_or_else(|| id.clone(), |a| a.value.clone()),

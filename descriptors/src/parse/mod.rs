@@ -5,10 +5,12 @@
 //! still be cross-checked and every problem reported in one run.
 
 mod fragment;
+pub(crate) mod lifecycle;
 pub(crate) mod page;
 pub(crate) mod service;
 
 pub use fragment::parse_fragment;
+pub use lifecycle::parse_named_lifecycle;
 pub use page::parse_page;
 pub use service::parse_service;
 
@@ -273,6 +275,17 @@ pub(crate) fn at_most_one<'a>(
         );
     }
     first
+}
+
+/// An object key (`news`, `news:42`): what backends and descriptors name data by.
+pub fn object_key(value: &str) -> Result<String, String> {
+    let v = value.trim();
+    if v.is_empty() || v.len() > 200 || !v.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(format!(
+            "invalid object key \"{value}\": use 1 to 200 visible ASCII characters without spaces, such as \"news\" or \"news:42\""
+        ));
+    }
+    Ok(v.to_owned())
 }
 
 /// A template path: relative, `/`-separated, no `..`.

@@ -17,7 +17,12 @@ pub fn parse_page(
     default_timeout: Duration,
     diags: &mut Diagnostics,
 ) -> Option<(PageDef, RawSlotParams)> {
-    check_shape(el, ATTRS, &["region"], diags);
+    check_shape(el, ATTRS, &["region", "lifecycle"], diags);
+    let max_age = super::at_most_one(el, "lifecycle", diags).and_then(|l| {
+        check_shape(l, &["max-age"], &[], diags);
+        l.attr("max-age")
+            .map(|_| duration(l, "max-age", Duration::ZERO, false, diags))
+    });
     let id = id(el, diags);
     let layout_attr = required(el, "layout", diags);
     let layout = layout_attr.and_then(|a| match template_name(&a.value) {
@@ -104,6 +109,7 @@ pub fn parse_page(
             nav,
             order,
             regions,
+            max_age,
         },
         raw_params,
     ))

@@ -12,6 +12,7 @@
 //! - `result` — [`FragmentResult`] and its [`Status`]
 //! - `context` — the [`Viewer`] and resolved [`Params`]
 
+pub mod cache;
 pub mod context;
 pub mod model;
 pub mod produce;

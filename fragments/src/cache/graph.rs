@@ -1,0 +1,179 @@
+//! The object dependency graph (ODG).
+//!
+//! Nodes are objects (`news`, `news:42`), fragments, pages, users, templates and cached
+//! entries (by version); an edge points from what a thing depends on to what depends on
+//! it. Invalidating a node walks the edges and yields exactly the entries reachable from
+//! it — time proportional to what is affected, not to the size of the cache. Entries
+//! leave the graph when they leave the cache, and a non-entry node leaves with its last
+//! edge, so the graph never outgrows the cache.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+use petgraph::Direction;
+
+use super::key::StageKey;
+
+/// A node of the graph.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Node {
+    Object(Arc<str>),
+    Fragment(Arc<str>),
+    Page(Arc<str>),
+    User(Arc<str>),
+    Template(Arc<str>),
+    /// A cached entry, by version.
+    Entry(u64),
+}
+
+/// What a new entry depends on.
+#[derive(Debug, Clone, Default)]
+pub struct Deps {
+    /// Entries (by version) it was derived from.
+    pub entries: Vec<u64>,
+    pub objects: Vec<Arc<str>>,
+    pub fragment: Option<Arc<str>>,
+    pub page: Option<Arc<str>>,
+    pub user: Option<Arc<str>>,
+    pub templates: Vec<Arc<str>>,
+}
+
+#[derive(Debug, Default)]
+pub struct Graph {
+    g: StableDiGraph<Node, ()>,
+    index: HashMap<Node, NodeIndex>,
+    /// The key each entry node is cached under.
+    keys: HashMap<u64, StageKey>,
+}
+
+impl Graph {
+    fn node(&mut self, n: Node) -> NodeIndex {
+        if let Some(i) = self.index.get(&n) {
+            return *i;
+        }
+        let i = self.g.add_node(n.clone());
+        self.index.insert(n, i);
+        i
+    }
+
+    /// Adds an entry with its dependencies. Returns false (and adds nothing) when one of
+    /// the entries it derives from has already left the graph: the new entry would
+    /// outlive what it depends on, so the caller must not cache it.
+    pub fn add_entry(&mut self, version: u64, key: StageKey, deps: &Deps) -> bool {
+        if deps
+            .entries
+            .iter()
+            .any(|v| !self.index.contains_key(&Node::Entry(*v)))
+        {
+            return false;
+        }
+        let me = self.node(Node::Entry(version));
+        self.keys.insert(version, key);
+        let mut from: Vec<Node> = deps.entries.iter().map(|v| Node::Entry(*v)).collect();
+        from.extend(deps.objects.iter().cloned().map(Node::Object));
+        from.extend(deps.fragment.iter().cloned().map(Node::Fragment));
+        from.extend(deps.page.iter().cloned().map(Node::Page));
+        from.extend(deps.user.iter().cloned().map(Node::User));
+        from.extend(deps.templates.iter().cloned().map(Node::Template));
+        for n in from {
+            let i = self.node(n);
+            if self.g.find_edge(i, me).is_none() {
+                self.g.add_edge(i, me, ());
+            }
+        }
+        true
+    }
+
+    /// Adds object keys to an existing entry (keys learnt after it was stored).
+    pub fn add_objects(&mut self, version: u64, objects: &[Arc<str>]) {
+        let Some(&me) = self.index.get(&Node::Entry(version)) else {
+            return;
+        };
+        for o in objects {
+            let i = self.node(Node::Object(o.clone()));
+            if self.g.find_edge(i, me).is_none() {
+                self.g.add_edge(i, me, ());
+            }
+        }
+    }
+
+    /// Every entry reachable from `starts` (entries among the starts included), with
+    /// their keys. Breadth-first over the affected part of the graph only.
+    pub fn reachable(&self, starts: &[Node]) -> Vec<(u64, StageKey)> {
+        let mut seen: HashSet<NodeIndex> = HashSet::new();
+        let mut queue: VecDeque<NodeIndex> = starts
+            .iter()
+            .filter_map(|n| self.index.get(n).copied())
+            .collect();
+        let mut out = Vec::new();
+        while let Some(i) = queue.pop_front() {
+            if !seen.insert(i) {
+                continue;
+            }
+            if let Some(Node::Entry(v)) = self.g.node_weight(i) {
+                if let Some(k) = self.keys.get(v) {
+                    out.push((*v, k.clone()));
+                }
+            }
+            queue.extend(self.g.neighbors_directed(i, Direction::Outgoing));
+        }
+        out
+    }
+
+    /// Removes entries and everything that depends on them; returns the versions and
+    /// keys removed (the dependents are for the caller to drop from the cache). Non-entry
+    /// nodes left without edges go too.
+    pub fn remove_entries(&mut self, versions: &[u64]) -> Vec<(u64, StageKey)> {
+        let starts: Vec<Node> = versions.iter().map(|v| Node::Entry(*v)).collect();
+        let gone = self.reachable(&starts);
+        let mut orphans_maybe: HashSet<NodeIndex> = HashSet::new();
+        for (v, _) in &gone {
+            let Some(i) = self.index.remove(&Node::Entry(*v)) else {
+                continue;
+            };
+            orphans_maybe.extend(self.g.neighbors_directed(i, Direction::Incoming));
+            self.g.remove_node(i);
+            self.keys.remove(v);
+        }
+        for i in orphans_maybe {
+            let Some(n) = self.g.node_weight(i) else {
+                continue;
+            };
+            if !matches!(n, Node::Entry(_)) && self.g.neighbors_undirected(i).next().is_none() {
+                if let Some(n) = self.g.remove_node(i) {
+                    self.index.remove(&n);
+                }
+            }
+        }
+        gone
+    }
+
+    pub fn contains_entry(&self, version: u64) -> bool {
+        self.index.contains_key(&Node::Entry(version))
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.g.node_count()
+    }
+
+    pub fn entry_count(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Nodes that are neither entries nor connected to one (should always be zero).
+    pub fn dangling_count(&self) -> usize {
+        self.g
+            .node_indices()
+            .filter(|i| {
+                !matches!(self.g.node_weight(*i), Some(Node::Entry(_)))
+                    && self.g.neighbors_undirected(*i).next().is_none()
+            })
+            .count()
+    }
+
+    /// The entry versions currently in the graph.
+    pub fn versions(&self) -> impl Iterator<Item = u64> + '_ {
+        self.keys.keys().copied()
+    }
+}

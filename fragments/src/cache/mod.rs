@@ -1,0 +1,456 @@
+//! The fragment cache: every stage of every fragment chain (source, model, rendered,
+//! page), bounded in bytes, with the object dependency graph that says what each entry
+//! depends on.
+//!
+//! - Lookups are one moka `get` (no lock on the graph): the hot path of a cached page.
+//! - Inserts add the entry's node and edges to the graph, then the entry to moka.
+//! - Removals of any cause (size, expiry, replacement, invalidation) leave the graph and
+//!   take their dependents with them, so a derived entry never outlives what it was
+//!   derived from and the graph never outgrows the cache.
+//!
+//! Layout: `key` (stage keys), `entry` (values and their small mutable state), `graph`
+//! (the ODG), this module (the cache and invalidation).
+
+pub mod entry;
+pub mod graph;
+pub mod key;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use moka::notification::RemovalCause;
+use moka::sync::Cache;
+use serde::Serialize;
+use tokio::time::Instant;
+
+pub use entry::{Entry, SourceData, StageValue};
+pub use graph::{Deps, Graph, Node};
+pub use key::{ChannelKey, KeyHasher, StageKey};
+
+/// What to invalidate: entries reachable from any of these nodes.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    #[serde(default)]
+    pub objects: Vec<String>,
+    #[serde(default)]
+    pub fragments: Vec<String>,
+    #[serde(default)]
+    pub pages: Vec<String>,
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub templates: Vec<String>,
+}
+
+impl Targets {
+    pub fn nodes(&self) -> Vec<Node> {
+        let mut out = Vec::new();
+        out.extend(self.objects.iter().map(|o| Node::Object(o.as_str().into())));
+        out.extend(
+            self.fragments
+                .iter()
+                .map(|o| Node::Fragment(o.as_str().into())),
+        );
+        out.extend(self.pages.iter().map(|o| Node::Page(o.as_str().into())));
+        out.extend(self.users.iter().map(|o| Node::User(o.as_str().into())));
+        out.extend(
+            self.templates
+                .iter()
+                .map(|o| Node::Template(o.as_str().into())),
+        );
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+            && self.fragments.is_empty()
+            && self.pages.is_empty()
+            && self.users.is_empty()
+            && self.templates.is_empty()
+    }
+}
+
+/// How to invalidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Remove the entries (sources whose fragments say `on-invalidate="refresh"` are
+    /// refreshed in the background instead).
+    #[default]
+    Hard,
+    /// Mark them stale: no longer fresh, still usable under stale-if-error.
+    Soft,
+    /// Keep serving them while every affected source is fetched again.
+    Refresh,
+}
+
+/// What an invalidation affects (or would affect, for a dry run).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Impact {
+    /// Cached entries affected.
+    pub entries: usize,
+    pub by_stage: BTreeMap<&'static str, usize>,
+    /// Affected entries per fragment (model and rendered stages).
+    pub fragments: BTreeMap<String, usize>,
+    /// Affected assembled pages per page id.
+    pub pages: BTreeMap<String, usize>,
+    /// Distinct users with affected per-user entries.
+    pub users: usize,
+    /// Sources being fetched again in the background.
+    pub refreshing: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub inserts: AtomicU64,
+    pub evictions: AtomicU64,
+    pub invalidations: AtomicU64,
+    pub invalidated_entries: AtomicU64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheSnapshot {
+    pub entries: u64,
+    pub bytes: u64,
+    pub max_bytes: u64,
+    pub graph_nodes: usize,
+    pub hits: u64,
+    pub misses: u64,
+    pub hit_ratio: f64,
+    pub inserts: u64,
+    pub evictions: u64,
+    pub invalidations: u64,
+    pub invalidated_entries: u64,
+}
+
+struct Retain;
+
+impl moka::Expiry<StageKey, Arc<Entry>> for Retain {
+    fn expire_after_create(
+        &self,
+        _: &StageKey,
+        v: &Arc<Entry>,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(v.retain_for)
+    }
+    fn expire_after_update(
+        &self,
+        _: &StageKey,
+        v: &Arc<Entry>,
+        _: std::time::Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(v.retain_for)
+    }
+}
+
+pub struct FragmentCache {
+    entries: Cache<StageKey, Arc<Entry>>,
+    graph: Mutex<Graph>,
+    /// Versions moka removed (any cause), queued by its listener: the listener must not
+    /// take the graph lock while moka may be called under it.
+    removed: Arc<Mutex<Vec<u64>>>,
+    next_version: AtomicU64,
+    base: Instant,
+    max_bytes: u64,
+    pub stats: Arc<CacheStats>,
+}
+
+impl std::fmt::Debug for FragmentCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FragmentCache")
+            .field("max_bytes", &self.max_bytes)
+            .finish()
+    }
+}
+
+impl FragmentCache {
+    pub fn new(max_bytes: u64) -> Self {
+        let removed: Arc<Mutex<Vec<u64>>> = Arc::default();
+        let stats: Arc<CacheStats> = Arc::default();
+        let queue = removed.clone();
+        let counted = stats.clone();
+        let entries = Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|_k: &StageKey, v: &Arc<Entry>| v.weight)
+            .expire_after(Retain)
+            .eviction_listener(move |_k, v: Arc<Entry>, cause| {
+                if matches!(cause, RemovalCause::Size | RemovalCause::Expired) {
+                    counted.evictions.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Ok(mut q) = queue.lock() {
+                    q.push(v.version);
+                }
+            })
+            .build();
+        Self {
+            entries,
+            graph: Mutex::new(Graph::default()),
+            removed,
+            next_version: AtomicU64::new(1),
+            base: Instant::now(),
+            max_bytes,
+            stats,
+        }
+    }
+
+    /// Milliseconds on the cache's clock (tokio time).
+    pub fn now_ms(&self) -> u64 {
+        entry::ms_since(self.base)
+    }
+
+    pub fn get(&self, key: &StageKey) -> Option<Arc<Entry>> {
+        let found = self.entries.get(key);
+        let counter = if found.is_some() {
+            &self.stats.hits
+        } else {
+            &self.stats.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Looks without counting a hit or miss (for internal checks).
+    pub fn peek(&self, key: &StageKey) -> Option<Arc<Entry>> {
+        self.entries.get(key)
+    }
+
+    /// Stores a value with its dependencies and returns the entry. When a dependency has
+    /// already left the cache the value is returned but not stored.
+    pub fn insert(
+        &self,
+        key: StageKey,
+        value: StageValue,
+        deps: &Deps,
+        retain_for: Duration,
+    ) -> Arc<Entry> {
+        let version = self.next_version.fetch_add(1, Ordering::Relaxed);
+        let entry = Arc::new(Entry::new(
+            version,
+            value,
+            self.now_ms(),
+            retain_for,
+            key.weight(),
+        ));
+        let added = self
+            .graph
+            .lock()
+            .map(|mut g| g.add_entry(version, key.clone(), deps))
+            .unwrap_or(false);
+        if added {
+            self.entries.insert(key.clone(), entry.clone());
+            self.stats.inserts.fetch_add(1, Ordering::Relaxed);
+            // An invalidation may have removed the node between the two steps: then the
+            // entry must not stay where no invalidation can reach it.
+            let still = self
+                .graph
+                .lock()
+                .map(|g| g.contains_entry(version))
+                .unwrap_or(false);
+            if !still {
+                self.remove_if_current(&key, version);
+            }
+        }
+        self.process_removals();
+        entry
+    }
+
+    /// Adds object keys to a stored entry.
+    pub fn add_objects(&self, version: u64, objects: &[Arc<str>]) {
+        if let Ok(mut g) = self.graph.lock() {
+            g.add_objects(version, objects);
+        }
+    }
+
+    fn remove_if_current(&self, key: &StageKey, version: u64) {
+        if self.entries.get(key).is_some_and(|e| e.version == version) {
+            self.entries.invalidate(key);
+        }
+    }
+
+    /// Takes entries moka removed out of the graph, with their dependents.
+    pub fn process_removals(&self) {
+        loop {
+            let versions: Vec<u64> = match self.removed.lock() {
+                Ok(mut q) if !q.is_empty() => std::mem::take(&mut *q),
+                _ => return,
+            };
+            let gone = match self.graph.lock() {
+                Ok(mut g) => g.remove_entries(&versions),
+                Err(_) => return,
+            };
+            for (v, key) in gone {
+                if !versions.contains(&v) {
+                    self.remove_if_current(&key, v);
+                }
+            }
+        }
+    }
+
+    /// Invalidates everything reachable from `targets`. `refresh_source` says, for a
+    /// source entry, whether its fragments want it refreshed rather than evicted; the
+    /// returned sources are for the caller to fetch again.
+    pub fn invalidate(
+        &self,
+        targets: &Targets,
+        mode: Mode,
+        dry_run: bool,
+        refresh_source: impl Fn(&Entry) -> bool,
+    ) -> (Impact, Vec<Arc<Entry>>) {
+        self.process_removals();
+        let affected = match self.graph.lock() {
+            Ok(g) => g.reachable(&targets.nodes()),
+            Err(_) => Vec::new(),
+        };
+        let mut impact = Impact {
+            entries: affected.len(),
+            ..Impact::default()
+        };
+        let mut users = std::collections::BTreeSet::new();
+        for (_, key) in &affected {
+            *impact.by_stage.entry(key.stage()).or_default() += 1;
+            if let Some(f) = key.fragment() {
+                *impact.fragments.entry(f.to_owned()).or_default() += 1;
+            }
+            if let Some(p) = key.page() {
+                *impact.pages.entry(p.to_owned()).or_default() += 1;
+            }
+            if let Some(u) = key.user() {
+                users.insert(u.to_owned());
+            }
+        }
+        impact.users = users.len();
+        let current = |key: &StageKey, v: u64| self.entries.get(key).filter(|e| e.version == v);
+        let refresh: Vec<Arc<Entry>> = affected
+            .iter()
+            .filter_map(|(v, key)| current(key, *v))
+            .filter(|e| {
+                e.source().is_some()
+                    && (mode == Mode::Refresh || (mode == Mode::Hard && refresh_source(e)))
+            })
+            .collect();
+        impact.refreshing = refresh.len();
+        if dry_run {
+            return (impact, Vec::new());
+        }
+        self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .invalidated_entries
+            .fetch_add(affected.len() as u64, Ordering::Relaxed);
+        match mode {
+            Mode::Soft => {
+                for (v, key) in &affected {
+                    if let Some(e) = current(key, *v) {
+                        e.mark_stale();
+                    }
+                }
+            }
+            Mode::Refresh => {}
+            Mode::Hard => {
+                // Sources kept for refresh keep their dependents too: they are served
+                // until the refreshed version replaces them.
+                let kept: std::collections::HashSet<u64> =
+                    refresh.iter().map(|e| e.version).collect();
+                let keep_subtree: std::collections::HashSet<u64> = match self.graph.lock() {
+                    Ok(g) => g
+                        .reachable(&kept.iter().map(|v| Node::Entry(*v)).collect::<Vec<_>>())
+                        .into_iter()
+                        .map(|(v, _)| v)
+                        .collect(),
+                    Err(_) => Default::default(),
+                };
+                let evict: Vec<(u64, StageKey)> = affected
+                    .into_iter()
+                    .filter(|(v, _)| !keep_subtree.contains(v))
+                    .collect();
+                let versions: Vec<u64> = evict.iter().map(|(v, _)| *v).collect();
+                let gone = match self.graph.lock() {
+                    Ok(mut g) => g.remove_entries(&versions),
+                    Err(_) => Vec::new(),
+                };
+                for (v, key) in gone {
+                    self.remove_if_current(&key, v);
+                }
+                self.process_removals();
+            }
+        }
+        (impact, refresh)
+    }
+
+    /// Which pages and fragments have cached entries reachable from `node`.
+    pub fn dependents(&self, node: &Node) -> Vec<(u64, StageKey)> {
+        self.process_removals();
+        self.graph
+            .lock()
+            .map(|g| g.reachable(std::slice::from_ref(node)))
+            .unwrap_or_default()
+    }
+
+    /// Runs moka's pending maintenance (evictions, expiry) and the graph clean-up.
+    pub fn maintain(&self) {
+        self.entries.run_pending_tasks();
+        self.process_removals();
+    }
+
+    pub fn snapshot(&self) -> CacheSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let (hits, misses) = (get(&self.stats.hits), get(&self.stats.misses));
+        CacheSnapshot {
+            entries: self.entries.entry_count(),
+            bytes: self.entries.weighted_size(),
+            max_bytes: self.max_bytes,
+            graph_nodes: self.graph.lock().map(|g| g.node_count()).unwrap_or(0),
+            hits,
+            misses,
+            hit_ratio: if hits + misses == 0 {
+                0.0
+            } else {
+                hits as f64 / (hits + misses) as f64
+            },
+            inserts: get(&self.stats.inserts),
+            evictions: get(&self.stats.evictions),
+            invalidations: get(&self.stats.invalidations),
+            invalidated_entries: get(&self.stats.invalidated_entries),
+        }
+    }
+
+    /// For tests and checks: graph node counts and whether every graph entry is cached.
+    pub fn graph_check(&self) -> GraphCheck {
+        self.maintain();
+        let g = match self.graph.lock() {
+            Ok(g) => g,
+            Err(_) => return GraphCheck::default(),
+        };
+        let mut missing = 0;
+        for v in g.versions() {
+            let cached = g
+                .reachable(&[Node::Entry(v)])
+                .first()
+                .and_then(|(_, k)| self.entries.get(k))
+                .is_some_and(|e| e.version == v);
+            if !cached {
+                missing += 1;
+            }
+        }
+        GraphCheck {
+            nodes: g.node_count(),
+            entries: g.entry_count(),
+            dangling: g.dangling_count(),
+            entries_not_cached: missing,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GraphCheck {
+    pub nodes: usize,
+    pub entries: usize,
+    pub dangling: usize,
+    pub entries_not_cached: usize,
+}

@@ -1,22 +1,32 @@
 //! The browser HTML channel: pages as full documents.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use tessera_engine::{Channel, EngineError, PortalRequest};
 use tessera_fragments::Viewer;
 
 use crate::AppState;
 
-pub async fn home(State(state): State<AppState>, uri: Uri) -> Response {
-    page_response(&state, None, uri.path()).await
+pub async fn home(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    page_response(&state, None, uri.path(), &headers).await
 }
 
-pub async fn page(State(state): State<AppState>, Path(id): Path<String>, uri: Uri) -> Response {
-    page_response(&state, Some(id), uri.path()).await
+pub async fn page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    page_response(&state, Some(id), uri.path(), &headers).await
 }
 
-async fn page_response(state: &AppState, page: Option<String>, path: &str) -> Response {
+async fn page_response(
+    state: &AppState,
+    page: Option<String>,
+    path: &str,
+    headers: &HeaderMap,
+) -> Response {
     let request = PortalRequest {
         page,
         viewer: Viewer::anonymous(),
@@ -24,7 +34,33 @@ async fn page_response(state: &AppState, page: Option<String>, path: &str) -> Re
         path: path.to_owned(),
     };
     match state.engine.render_page(&request).await {
-        Ok(out) => html(StatusCode::OK, out.html),
+        Ok(out) => {
+            let cache_control = if out.per_user {
+                format!("private, max-age={}", out.max_age.as_secs())
+            } else {
+                format!("public, max-age={}", out.max_age.as_secs())
+            };
+            let not_modified = headers
+                .get(header::IF_NONE_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| {
+                    v.split(',')
+                        .any(|t| t.trim() == out.etag || t.trim() == "*")
+                });
+            let mut res = if not_modified {
+                StatusCode::NOT_MODIFIED.into_response()
+            } else {
+                html(StatusCode::OK, out.html.to_string())
+            };
+            let h = res.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&out.etag) {
+                h.insert(header::ETAG, v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&cache_control) {
+                h.insert(header::CACHE_CONTROL, v);
+            }
+            res
+        }
         Err(EngineError::PageNotFound(_)) => not_found_page(state, path),
         Err(e @ EngineError::Layout { .. }) => {
             tracing::error!(error = %e, "layout failed");

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tessera_descriptors::Portal;
 use tessera_engine::Engine;
+use tessera_fragments::FragmentState;
 use tessera_service_access::ServiceAccess;
 use tessera_store::{Store, StoreError};
 use tokio_util::sync::CancellationToken;
@@ -33,8 +34,9 @@ pub async fn start(
         }
     }
     services.spawn_health_probes(cancel);
+    let fragments = FragmentState::new(portal.settings.cache.max_bytes);
     Ok(AppState {
-        engine: Arc::new(Engine::with_services(portal, services)),
+        engine: Arc::new(Engine::with_state(portal, services, fragments)),
         store,
         admin_token,
     })

@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use minijinja::context;
 use tessera_descriptors::Portal;
-use tessera_fragments::{Fragments, Renderer};
+use tessera_fragments::cache::{Impact, Mode, Targets};
+use tessera_fragments::{FragmentState, Fragments, Renderer};
 use tessera_service_access::ServiceAccess;
 
 pub use assemble::{PageOutput, Slot};
@@ -33,17 +34,19 @@ pub struct Engine {
 impl Engine {
     pub fn new(portal: Portal) -> Self {
         let services = Arc::new(ServiceAccess::new(&portal));
-        Self::with_services(portal, services)
+        let state = FragmentState::new(portal.settings.cache.max_bytes);
+        Self::with_state(portal, services, state)
     }
 
-    /// A portal version over existing service access (its breakers, toggles, statistics).
-    pub fn with_services(portal: Portal, services: Arc<ServiceAccess>) -> Self {
+    /// A portal version over existing service access (its breakers, toggles, statistics)
+    /// and fragment state (cache, in-flight fetches): both outlive portal versions.
+    pub fn with_state(portal: Portal, services: Arc<ServiceAccess>, state: FragmentState) -> Self {
         let portal = Arc::new(portal);
         let renderer = Arc::new(Renderer::new(
             &portal.templates,
             portal.settings.limits.max_template_fuel,
         ));
-        let fragments = Fragments::new(portal.clone(), services.clone(), renderer);
+        let fragments = Fragments::new(portal.clone(), services.clone(), renderer, &state);
         Self {
             portal,
             fragments,
@@ -53,6 +56,15 @@ impl Engine {
 
     pub fn services(&self) -> &Arc<ServiceAccess> {
         &self.services
+    }
+
+    pub fn fragments(&self) -> &Fragments {
+        &self.fragments
+    }
+
+    /// Invalidates cached stages (see `FragmentCache::invalidate`).
+    pub fn invalidate(&self, targets: &Targets, mode: Mode, dry_run: bool) -> Impact {
+        self.fragments.invalidate(targets, mode, dry_run)
     }
 
     pub fn portal(&self) -> &Arc<Portal> {
@@ -72,17 +84,8 @@ impl Engine {
             .get(id)
             .ok_or_else(|| EngineError::PageNotFound(id.to_owned()))?;
         let slots = assemble::produce_slots(&self.fragments, page, request).await;
-        let html = match request.channel {
-            Channel::Html => assemble::render_layout(&self.fragments, page, &slots, request)?,
-            Channel::Json => String::new(),
-        };
         tracing::debug!(page = %page.id, slowest = ?assemble::total(&slots), "page assembled");
-        Ok(PageOutput {
-            page_id: page.id.clone(),
-            title: page.title.clone(),
-            slots,
-            html,
-        })
+        assemble::page_stage(&self.fragments, page, slots, request)
     }
 
     /// Renders a portal-level page such as `errors/404.html` with `portal`, `nav` and

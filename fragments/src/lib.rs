@@ -5,7 +5,10 @@
 //! ends in a [`FragmentResult`] the layout can show, whatever failed on the way.
 //!
 //! Layout:
-//! - `produce` — [`Fragments::produce`]: one instance through its stages
+//! - `produce` — [`Fragments::produce`]: one instance through its cached stages
+//! - `source` — the source stage: coalesced fetches, revalidation, object-key headers
+//! - `cache` — the fragment cache and the object dependency graph
+//! - `lifecycle` — freshness, stale windows, backend `Cache-Control`
 //! - `model` — the model stage: reading JSON/XML/HTML/text bodies, `select`
 //! - `xml_model` — XML bodies as template models
 //! - `render` — the minijinja [`Renderer`] over the in-memory template set
@@ -14,14 +17,16 @@
 
 pub mod cache;
 pub mod context;
+pub mod lifecycle;
 pub mod model;
 pub mod produce;
 pub mod render;
 pub mod result;
+pub mod source;
 pub mod xml_model;
 
 pub use context::{Params, Viewer};
 pub use model::Model;
-pub use produce::{result_value, Fragments};
+pub use produce::{result_value, FragmentState, Fragments};
 pub use render::{RenderError, Renderer};
-pub use result::{FragmentResult, Status};
+pub use result::{FragmentResult, Origin, Status};

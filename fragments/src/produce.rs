@@ -1,29 +1,59 @@
-//! Producing one fragment instance: parameters → backend request → model → markup.
+//! Producing one fragment instance through its cached stages:
+//! source (backend response) → model (parsed, selected) → rendered (markup).
 //!
-//! Every path ends in a [`FragmentResult`]; failures become `timeout`/`error` results, or
-//! `fallback` when the fragment declares one. Children of composite fragments are
-//! produced concurrently in the same task (no spawning: a dropped page request drops
-//! them, and their backend calls, with it).
+//! Each stage is looked up before it is computed, inline in the request's task: a hit
+//! costs a hash-map lookup, and only misses reach the backend — coalesced, under the
+//! service's policy. Every path ends in a [`FragmentResult`]; failures become `timeout`,
+//! `error`, `disabled` or `unavailable` results, or `stale` when the lifecycle allows
+//! the last good content, or `fallback` when the fragment declares one. Children of
+//! composite fragments are produced concurrently in the same task (no spawning: a
+//! dropped page request drops them, and their backend calls, with it).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::{join_all, BoxFuture};
 use futures::FutureExt;
 use minijinja::{context, Value};
-use tessera_descriptors::{Fallback, Format, FragmentDef, Portal};
-use tessera_service_access::{BackendRequest, CallError, ServiceAccess};
+use tessera_descriptors::{
+    Fallback, Format, FragmentDef, OnInvalidate, ParamValue, Portal, SourceDef,
+};
+use tessera_service_access::{CallError, ServiceAccess};
 use tokio::time::Instant;
 
+use crate::cache::{
+    ChannelKey, Deps, Entry, FragmentCache, Impact, KeyHasher, Mode, StageKey, StageValue, Targets,
+};
 use crate::context::{Params, Viewer};
+use crate::lifecycle::{freshness, Freshness};
 use crate::model::{read_body, select, Model};
 use crate::render::Renderer;
-use crate::result::{FragmentResult, Status};
+use crate::result::{FragmentResult, Origin, Status};
+use crate::source::{FetchKind, FetchPlan, Inflight, Keep, ObjectKeyPolicy, SourceStage};
 
-/// The fragment layer of one portal version.
+/// The fragment layer of one portal version. The cache and the in-flight fetches
+/// outlive portal versions (they are shared, not owned).
 pub struct Fragments {
     portal: Arc<Portal>,
-    services: Arc<ServiceAccess>,
     renderer: Arc<Renderer>,
+    sources: SourceStage,
+}
+
+/// The long-lived part of the fragment layer: cache and in-flight fetches survive a
+/// change of descriptors.
+#[derive(Clone)]
+pub struct FragmentState {
+    pub cache: Arc<FragmentCache>,
+    pub inflight: Arc<Inflight>,
+}
+
+impl FragmentState {
+    pub fn new(max_bytes: u64) -> Self {
+        Self {
+            cache: Arc::new(FragmentCache::new(max_bytes)),
+            inflight: Arc::default(),
+        }
+    }
 }
 
 /// Why a fragment has no content of its own.
@@ -39,14 +69,59 @@ impl Failure {
             message,
         }
     }
+
+    fn from_call(service: &str, e: &CallError) -> Self {
+        Self {
+            status: match e {
+                CallError::Timeout(_) => Status::Timeout,
+                CallError::Disabled(_) => Status::Disabled,
+                CallError::BreakerOpen(_) | CallError::Overloaded(_) => Status::Unavailable,
+                _ => Status::Error,
+            },
+            message: format!("{service}: {e}"),
+        }
+    }
+}
+
+/// The source stage's answer for one use.
+struct SourceUse {
+    entry: Arc<Entry>,
+    /// Stored in the cache (derived stages may be cached too).
+    cached: bool,
+    origin: Origin,
+    /// Served stale because of this failure.
+    stale: Option<Failure>,
+    age: Duration,
+}
+
+/// Content produced for a fragment.
+struct Content {
+    html: String,
+    model: Option<serde_json::Value>,
+    version: Option<u64>,
+    per_user: bool,
+    origin: Origin,
+    age: Duration,
+    stale: Option<Failure>,
 }
 
 impl Fragments {
-    pub fn new(portal: Arc<Portal>, services: Arc<ServiceAccess>, renderer: Arc<Renderer>) -> Self {
+    pub fn new(
+        portal: Arc<Portal>,
+        services: Arc<ServiceAccess>,
+        renderer: Arc<Renderer>,
+        state: &FragmentState,
+    ) -> Self {
+        let keys = Arc::new(ObjectKeyPolicy::new(&portal.settings.cache));
         Self {
             portal,
-            services,
             renderer,
+            sources: SourceStage {
+                services,
+                cache: state.cache.clone(),
+                inflight: state.inflight.clone(),
+                keys,
+            },
         }
     }
 
@@ -56,6 +131,14 @@ impl Fragments {
 
     pub fn renderer(&self) -> &Arc<Renderer> {
         &self.renderer
+    }
+
+    pub fn cache(&self) -> &Arc<FragmentCache> {
+        &self.sources.cache
+    }
+
+    pub fn inflight(&self) -> &Arc<Inflight> {
+        &self.sources.inflight
     }
 
     /// The fragment's parameters: its defaults overlaid by the given values.
@@ -82,16 +165,34 @@ impl Fragments {
             let outcome = self.content(def, &params, viewer).await;
             let elapsed = started.elapsed();
             match outcome {
-                Ok((html, model)) => FragmentResult {
-                    id: def.id.clone(),
-                    title: def.title.clone(),
-                    status: Status::Ok,
-                    html,
-                    message: None,
-                    cause: None,
-                    elapsed,
-                    model,
-                },
+                Ok(c) => {
+                    let (status, message) = match c.stale {
+                        Some(f) => (
+                            Status::Stale,
+                            Some(format!(
+                                "showing content from {} ago: {}",
+                                human(c.age),
+                                f.message
+                            )),
+                        ),
+                        None => (Status::Ok, None),
+                    };
+                    FragmentResult {
+                        id: def.id.clone(),
+                        title: def.title.clone(),
+                        status,
+                        html: c.html,
+                        message,
+                        cause: None,
+                        elapsed,
+                        model: c.model,
+                        version: c.version,
+                        per_user: c.per_user,
+                        age: c.age,
+                        origin: c.origin,
+                        max_age: def.lifecycle.max_age,
+                    }
+                }
                 Err(f) => self.failed(def, f.status, f.message, elapsed),
             }
         }
@@ -104,7 +205,7 @@ impl Fragments {
         def: &FragmentDef,
         cause: Status,
         message: String,
-        elapsed: std::time::Duration,
+        elapsed: Duration,
     ) -> FragmentResult {
         let fallback = match &def.fallback {
             Some(Fallback::Template(t)) => {
@@ -137,6 +238,11 @@ impl Fragments {
             cause,
             elapsed,
             model: None,
+            version: None,
+            per_user: false,
+            age: Duration::ZERO,
+            origin: Origin::Fallback,
+            max_age: def.lifecycle.max_age,
         }
     }
 
@@ -145,9 +251,9 @@ impl Fragments {
         def: &FragmentDef,
         params: &Params,
         viewer: &Viewer,
-    ) -> Result<(String, Option<serde_json::Value>), Failure> {
-        let model = match &def.source {
-            Some(source) => Some(self.fetch_model(def, source, params, viewer).await?),
+    ) -> Result<Content, Failure> {
+        let source = match &def.source {
+            Some(src) => Some(self.source_stage(def, src, params, viewer).await?),
             None => None,
         };
         let children = if def.includes.is_empty() {
@@ -159,7 +265,73 @@ impl Fragments {
             }))
             .await
         };
-        let json = model.as_ref().map(Model::to_json);
+        let cache = &self.sources.cache;
+        let template_reads_user = def
+            .template
+            .as_deref()
+            .is_some_and(|t| self.renderer.reads_user(t));
+        let source_per_user = source
+            .as_ref()
+            .is_some_and(|s| s.entry.source().is_some_and(|d| d.user.is_some()));
+        let per_user =
+            template_reads_user || source_per_user || children.iter().any(|c| c.per_user);
+        let user_key: Option<Arc<str>> = per_user.then(|| Arc::from(viewer.id.as_str()));
+        let cacheable = source.as_ref().is_none_or(|s| s.cached)
+            && children.iter().all(|c| c.version.is_some());
+        let source_version = source.as_ref().map_or(0, |s| s.entry.version);
+        let rendered_key = StageKey::Rendered {
+            fragment: Arc::from(def.id.as_str()),
+            source_version,
+            template_version: def
+                .template
+                .as_deref()
+                .map_or(0, |t| self.renderer.version(t)),
+            channel: ChannelKey::Html,
+            params: params_hash(params),
+            children: children
+                .iter()
+                .fold(KeyHasher::default(), |mut h, c| {
+                    h.u64(c.version.unwrap_or(0));
+                    h
+                })
+                .finish(),
+            user: user_key.clone(),
+        };
+        let (origin, age, stale) = match source {
+            Some(ref s) => (s.origin, s.age, None),
+            None => (Origin::Local, Duration::ZERO, None),
+        };
+        let mut content = Content {
+            html: String::new(),
+            model: None,
+            version: None,
+            per_user,
+            origin,
+            age,
+            stale,
+        };
+        if cacheable {
+            if let Some(hit) = cache
+                .get(&rendered_key)
+                .filter(|e| self.local_fresh(def, e, source.is_none()))
+            {
+                content.html = hit.markup().map(|m| m.to_string()).unwrap_or_default();
+                content.version = Some(hit.version);
+                content.model = match &source {
+                    Some(s) => self.model_stage(def, s)?.map(|m| m.to_json()),
+                    None => None,
+                };
+                if source.is_none() {
+                    content.origin = Origin::Cache;
+                }
+                content.stale = source.and_then(|s| s.stale);
+                return Ok(content);
+            }
+        }
+        let model = match &source {
+            Some(s) => self.model_stage(def, s)?,
+            None => None,
+        };
         let html = match (&def.template, &model) {
             (Some(template), _) => {
                 let model_value = match &model {
@@ -171,10 +343,17 @@ impl Fragments {
                     .iter()
                     .map(|c| (c.id.as_str(), result_value(c, false)))
                     .collect();
+                // The user is in the context only when the entry is keyed by user: a
+                // template that does not read it cannot leak it into a shared entry.
+                let user = if per_user {
+                    Value::from_serialize(viewer)
+                } else {
+                    Value::UNDEFINED
+                };
                 let ctx = context! {
                     model => model_value,
                     params => Value::from_serialize(params),
-                    user => Value::from_serialize(viewer),
+                    user => user,
                     fragment => context! { id => &def.id, title => &def.title },
                     children => children,
                 };
@@ -185,50 +364,270 @@ impl Fragments {
             (None, Some(Model::Markup(markup))) => markup.clone(),
             (None, _) => children.iter().map(|c| c.html.as_str()).collect(),
         };
-        Ok((html, json))
+        if cacheable {
+            let model_version = source.as_ref().and_then(|s| {
+                cache
+                    .peek(&StageKey::Model {
+                        fragment: Arc::from(def.id.as_str()),
+                        source_version: s.entry.version,
+                    })
+                    .map(|e| e.version)
+            });
+            let mut deps = Deps {
+                entries: children.iter().filter_map(|c| c.version).collect(),
+                fragment: Some(Arc::from(def.id.as_str())),
+                user: user_key,
+                templates: def.template.iter().map(|t| Arc::from(t.as_str())).collect(),
+                ..Deps::default()
+            };
+            match (&source, model_version) {
+                (Some(_), Some(v)) => deps.entries.push(v),
+                (Some(s), None) => deps.entries.push(s.entry.version),
+                (None, _) => {
+                    deps.objects = def
+                        .depends_on
+                        .iter()
+                        .map(|o| Arc::from(o.as_str()))
+                        .collect()
+                }
+            }
+            let keep = source.as_ref().map_or(Duration::from_secs(24 * 3600), |s| {
+                s.entry.retain_for.max(Duration::from_secs(1))
+            });
+            let entry = cache.insert(
+                rendered_key,
+                StageValue::Markup(Arc::from(html.as_str())),
+                &deps,
+                keep,
+            );
+            content.version = Some(entry.version);
+        }
+        content.html = html;
+        content.model = model.as_ref().map(Model::to_json);
+        content.stale = source.and_then(|s| s.stale);
+        Ok(content)
     }
 
-    async fn fetch_model(
+    /// A rendered entry of a fragment without a backend ages by its own lifecycle ttl.
+    fn local_fresh(&self, def: &FragmentDef, entry: &Entry, local: bool) -> bool {
+        if !local {
+            return true;
+        }
+        match def.lifecycle.ttl {
+            None => true,
+            Some(ttl) => {
+                let age = self
+                    .sources
+                    .cache
+                    .now_ms()
+                    .saturating_sub(entry.validated_at_ms());
+                Duration::from_millis(age) < ttl && !entry.is_stale()
+            }
+        }
+    }
+
+    fn model_stage(&self, def: &FragmentDef, source: &SourceUse) -> Result<Option<Model>, Failure> {
+        let cache = &self.sources.cache;
+        let key = StageKey::Model {
+            fragment: Arc::from(def.id.as_str()),
+            source_version: source.entry.version,
+        };
+        if source.cached {
+            if let Some(hit) = cache.get(&key) {
+                return Ok(hit.model().cloned());
+            }
+        }
+        let Some(data) = source.entry.source() else {
+            return Ok(None);
+        };
+        let service = &data.service;
+        let format = self.portal.format_of(def).unwrap_or(Format::Json);
+        let mut model = read_body(format, data.content_type.as_deref(), &data.body)
+            .map_err(|m| Failure::error(format!("{service}: {m}")))?;
+        if let Some(path) = &def.select {
+            model = select(model, path).map_err(|m| Failure::error(format!("{service}: {m}")))?;
+        }
+        if source.cached {
+            let deps = Deps {
+                entries: vec![source.entry.version],
+                fragment: Some(Arc::from(def.id.as_str())),
+                ..Deps::default()
+            };
+            cache.insert(
+                key,
+                StageValue::Model(model.clone()),
+                &deps,
+                source.entry.retain_for,
+            );
+        }
+        Ok(Some(model))
+    }
+
+    async fn source_stage(
         &self,
         def: &FragmentDef,
-        source: &tessera_descriptors::SourceDef,
+        src: &SourceDef,
         params: &Params,
         viewer: &Viewer,
-    ) -> Result<Model, Failure> {
-        let path = source.path.render(
-            |name| match params.get(name) {
-                Some(tessera_descriptors::ParamValue::List(items)) => items.clone(),
-                Some(v) => vec![v.to_path_value()],
-                None => Vec::new(),
-            },
-            &viewer.id,
+    ) -> Result<SourceUse, Failure> {
+        let cache = &self.sources.cache;
+        let path: Arc<str> = Arc::from(
+            src.path
+                .render(
+                    |name| match params.get(name) {
+                        Some(ParamValue::List(items)) => items.clone(),
+                        Some(v) => vec![v.to_path_value()],
+                        None => Vec::new(),
+                    },
+                    &viewer.id,
+                )
+                .as_str(),
         );
-        let request = BackendRequest {
-            path_and_query: path,
-            headers: Vec::new(),
+        let user: Option<Arc<str>> = src.path.reads_user().then(|| Arc::from(viewer.id.as_str()));
+        let service: Arc<str> = Arc::from(src.service.as_str());
+        let key = StageKey::Source {
+            service: service.clone(),
+            path: path.clone(),
+            user: user.clone(),
         };
-        let response = self
-            .services
-            .call(&source.service, &request)
-            .await
-            .map_err(|e| Failure {
-                status: match e {
-                    CallError::Timeout(_) => Status::Timeout,
-                    CallError::Disabled(_) => Status::Disabled,
-                    CallError::BreakerOpen(_) | CallError::Overloaded(_) => Status::Unavailable,
-                    _ => Status::Error,
-                },
-                message: format!("{}: {e}", source.service),
-            })?;
-        let format = self.portal.format_of(def).unwrap_or(Format::Json);
-        let model = read_body(format, response.content_type(), &response.body)
-            .map_err(|m| Failure::error(format!("{}: {m}", source.service)))?;
-        match &def.select {
-            Some(path) => {
-                select(model, path).map_err(|m| Failure::error(format!("{}: {m}", source.service)))
+        let now = cache.now_ms();
+        let existing = cache.get(&key);
+        let age_of = |e: &Entry| Duration::from_millis(now.saturating_sub(e.validated_at_ms()));
+        let plan = |previous: Option<Arc<Entry>>| FetchPlan {
+            key: key.clone(),
+            service: service.clone(),
+            path: path.clone(),
+            user: user.clone(),
+            previous,
+            keep: Keep::Lifecycle(def.lifecycle.clone()),
+            objects: def
+                .depends_on
+                .iter()
+                .map(|o| Arc::from(o.as_str()))
+                .collect(),
+            fragment: Some(Arc::from(def.id.as_str())),
+            refresh_on_invalidate: def.lifecycle.on_invalidate == OnInvalidate::Refresh,
+            request_headers: Vec::new(),
+        };
+        let mut usable_on_error = None;
+        if let Some(e) = existing {
+            match freshness(&e, &def.lifecycle, now) {
+                Freshness::Fresh => {
+                    return Ok(SourceUse {
+                        age: age_of(&e),
+                        entry: e,
+                        cached: true,
+                        origin: Origin::Cache,
+                        stale: None,
+                    });
+                }
+                Freshness::Revalidate => {
+                    self.sources.refresh_in_background(plan(Some(e.clone())));
+                    return Ok(SourceUse {
+                        age: age_of(&e),
+                        entry: e,
+                        cached: true,
+                        origin: Origin::Stale,
+                        stale: None,
+                    });
+                }
+                Freshness::OnErrorOnly => usable_on_error = Some(e.clone()),
+                Freshness::Expired => {}
             }
-            None => Ok(model),
+            match self.sources.fetch(plan(Some(e))).await {
+                Ok((entry, kind)) => return Ok(fetched(entry, kind)),
+                Err(err) => {
+                    let failure = Failure::from_call(&src.service, &err);
+                    return match usable_on_error {
+                        Some(e) => Ok(SourceUse {
+                            age: age_of(&e),
+                            entry: e,
+                            cached: true,
+                            origin: Origin::Stale,
+                            stale: Some(failure),
+                        }),
+                        None => Err(failure),
+                    };
+                }
+            }
         }
+        match self.sources.fetch(plan(None)).await {
+            Ok((entry, kind)) => Ok(fetched(entry, kind)),
+            Err(err) => Err(Failure::from_call(&src.service, &err)),
+        }
+    }
+
+    /// Invalidates cached stages; sources whose fragments say `on-invalidate="refresh"`
+    /// (or all, in refresh mode) are fetched again in the background.
+    pub fn invalidate(&self, targets: &Targets, mode: Mode, dry_run: bool) -> Impact {
+        let (impact, refresh) = self.sources.cache.invalidate(targets, mode, dry_run, |e| {
+            e.source().is_some_and(|s| s.refresh_on_invalidate)
+        });
+        for entry in refresh {
+            let Some(data) = entry.source() else { continue };
+            let plan = FetchPlan {
+                key: StageKey::Source {
+                    service: data.service.clone(),
+                    path: data.path.clone(),
+                    user: data.user.clone(),
+                },
+                service: data.service.clone(),
+                path: data.path.clone(),
+                user: data.user.clone(),
+                // No validators: a refresh asks for the data, not whether it changed.
+                previous: None,
+                keep: Keep::Like(entry.retain_for),
+                objects: data.object_keys.clone(),
+                fragment: None,
+                refresh_on_invalidate: data.refresh_on_invalidate,
+                request_headers: Vec::new(),
+            };
+            self.sources.refresh_in_background(plan);
+        }
+        impact
+    }
+}
+
+fn fetched(entry: Arc<Entry>, kind: FetchKind) -> SourceUse {
+    SourceUse {
+        entry,
+        cached: kind != FetchKind::Transient,
+        origin: if kind == FetchKind::Revalidated {
+            Origin::Revalidated
+        } else {
+            Origin::Backend
+        },
+        stale: None,
+        age: Duration::ZERO,
+    }
+}
+
+fn params_hash(params: &Params) -> u64 {
+    let mut h = KeyHasher::default();
+    for (k, v) in params {
+        h.bytes(k.as_bytes());
+        match v {
+            ParamValue::List(items) => {
+                for i in items {
+                    h.bytes(i.as_bytes());
+                }
+                h.bytes(b"]");
+            }
+            other => {
+                h.bytes(other.to_path_value().as_bytes());
+            }
+        }
+    }
+    h.finish()
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => format!("{} ms", d.as_millis()),
+        1..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        _ => format!("{} h", s / 3600),
     }
 }
 
@@ -245,6 +644,8 @@ pub fn result_value(r: &FragmentResult, optional: bool) -> Value {
         message => &r.message,
         cause => r.cause.map(Status::as_str),
         elapsed_ms => r.elapsed.as_millis() as u64,
+        age_s => r.age.as_secs(),
+        origin => r.origin.as_str(),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Template rendering over the portal's in-memory template set.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use minijinja::{AutoEscape, Environment, Value};
 use tessera_descriptors::Templates;
@@ -10,6 +11,13 @@ use tessera_descriptors::Templates;
 /// compiled on first use and kept compiled.
 pub struct Renderer {
     env: Environment<'static>,
+    /// Templates that read `user`, themselves or through a template they include,
+    /// import or extend. Only those get the user in their context: a template that does
+    /// not read the user renders the same for everyone and is cached once for all.
+    reads_user: BTreeSet<String>,
+    versions: HashMap<String, u64>,
+    renders: Mutex<HashMap<String, u64>>,
+    total_renders: AtomicU64,
 }
 
 /// A template that failed while rendering (a compile error is caught at load time).
@@ -40,10 +48,48 @@ impl Renderer {
             }
         });
         env.set_fuel(Some(fuel));
-        Self { env }
+        let versions = templates
+            .iter()
+            .map(|(n, t)| (n.clone(), t.version))
+            .collect();
+        let reads_user = users_readers(&env, templates);
+        Self {
+            env,
+            reads_user,
+            versions,
+            renders: Mutex::default(),
+            total_renders: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether the template (or one it pulls in) reads `user`.
+    pub fn reads_user(&self, template: &str) -> bool {
+        self.reads_user.contains(template)
+    }
+
+    /// The template's content version (0 for an unknown template).
+    pub fn version(&self, template: &str) -> u64 {
+        self.versions.get(template).copied().unwrap_or(0)
+    }
+
+    /// How often a template was rendered (tests and metrics).
+    pub fn render_count(&self, template: &str) -> u64 {
+        self.renders
+            .lock()
+            .ok()
+            .and_then(|r| r.get(template).copied())
+            .unwrap_or(0)
+    }
+
+    pub fn total_renders(&self) -> u64 {
+        self.total_renders.load(Ordering::Relaxed)
     }
 
     pub fn render(&self, template: &str, ctx: Value) -> Result<String, RenderError> {
+        self.total_renders.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut r) = self.renders.lock() {
+            *r.entry(template.to_owned()).or_default() += 1;
+        }
         let fail = |e: minijinja::Error| RenderError {
             template: template.to_owned(),
             detail: detail(&e),
@@ -53,6 +99,48 @@ impl Renderer {
             .map_err(fail)?
             .render(ctx)
             .map_err(fail)
+    }
+}
+
+/// The templates reading `user`: directly (minijinja's undeclared variables) or through
+/// any template they name (a quoted template name in their source, conservatively).
+fn users_readers(env: &Environment<'static>, templates: &Templates) -> BTreeSet<String> {
+    let names: Vec<&String> = templates.iter().map(|(n, _)| n).collect();
+    let mut direct = BTreeSet::new();
+    let mut refs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, t) in templates.iter() {
+        let reads = env
+            .get_template(name)
+            .map(|tpl| tpl.undeclared_variables(false).contains("user"))
+            // A template that does not compile is reported at load time; treat it as
+            // reading the user, the safe side.
+            .unwrap_or(true);
+        if reads {
+            direct.insert(name.clone());
+        }
+        let named = names
+            .iter()
+            .filter(|other| {
+                other.as_str() != name.as_str()
+                    && (t.source.contains(&format!("\"{other}\""))
+                        || t.source.contains(&format!("'{other}'")))
+            })
+            .map(|o| o.as_str())
+            .collect();
+        refs.insert(name.as_str(), named);
+    }
+    // Propagate: a template naming a user-reader reads the user.
+    let mut readers = direct;
+    loop {
+        let before = readers.len();
+        for (name, named) in &refs {
+            if named.iter().any(|n| readers.contains(*n)) {
+                readers.insert((*name).to_owned());
+            }
+        }
+        if readers.len() == before {
+            return readers;
+        }
     }
 }
 

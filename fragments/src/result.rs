@@ -20,6 +20,8 @@ pub enum Status {
     Disabled,
     /// The service's breaker is open or its limits are full; it was not called.
     Unavailable,
+    /// The backend failed (or was not called); the last good content is shown.
+    Stale,
 }
 
 impl Status {
@@ -31,6 +33,7 @@ impl Status {
             Self::Fallback => "fallback",
             Self::Disabled => "disabled",
             Self::Unavailable => "unavailable",
+            Self::Stale => "stale",
         }
     }
 }
@@ -51,6 +54,47 @@ pub struct FragmentResult {
     /// The data model the template rendered, for the JSON channel.
     #[serde(skip)]
     pub model: Option<serde_json::Value>,
+    /// The cached rendered entry's version (`None`: not cached), for page keys and ETags.
+    pub version: Option<u64>,
+    /// Whether the content was produced for this user only.
+    pub per_user: bool,
+    /// How old the content is (0 when fetched for this request).
+    pub age: Duration,
+    /// Where the content came from.
+    pub origin: Origin,
+    /// The browser max-age this fragment allows (its lifecycle's `max-age`).
+    pub max_age: Option<Duration>,
+}
+
+/// Where a fragment's content came from, for timing headers and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// A cached stage, fresh.
+    Cache,
+    /// Fetched from the backend for this request.
+    Backend,
+    /// Revalidated with the backend (304): cached stages kept.
+    Revalidated,
+    /// A stale stage (stale-while-revalidate or stale-if-error).
+    Stale,
+    /// No backend: rendered from the request alone.
+    Local,
+    /// Nothing usable: the fallback, or nothing.
+    Fallback,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cache => "cache",
+            Self::Backend => "backend",
+            Self::Revalidated => "revalidated",
+            Self::Stale => "stale",
+            Self::Local => "local",
+            Self::Fallback => "fallback",
+        }
+    }
 }
 
 impl FragmentResult {

@@ -1,6 +1,7 @@
 //! The admin JSON API under `/admin/api/`, for operators (bearer token until sessions).
 
 mod auth;
+pub mod cache;
 pub mod services;
 
 use axum::http::StatusCode;
@@ -18,6 +19,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/services/{id}/enable", post(services::enable))
         .route("/services/{id}/force-closed", post(services::force_closed))
         .route("/services/{id}/reset", post(services::reset))
+        .route("/invalidate", post(cache::invalidate))
+        .route("/graph/{object}", get(cache::graph))
+        .route("/cache", get(cache::cache))
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such admin endpoint") })
         .layer(middleware::from_fn_with_state(state, auth::require_admin))
 }

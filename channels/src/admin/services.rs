@@ -17,7 +17,7 @@ use super::json_error;
 use crate::AppState;
 
 /// The actor recorded for token-authenticated calls, until operators sign in.
-const TOKEN_ACTOR: &str = "admin-token";
+pub(crate) const TOKEN_ACTOR: &str = "admin-token";
 
 pub async fn list(State(state): State<AppState>) -> Response {
     let views: Vec<_> = state

@@ -26,6 +26,10 @@ pub struct SourceData {
     /// The request, so the entry can be revalidated or refreshed on its own.
     pub service: Arc<str>,
     pub path: Arc<str>,
+    /// Set when the request names the user.
+    pub user: Option<Arc<str>>,
+    /// A fragment using it says `on-invalidate="refresh"`.
+    pub refresh_on_invalidate: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -261,6 +261,13 @@ impl FragmentCache {
         entry
     }
 
+    /// An entry that is not stored (a response not worth keeping): it gets a version
+    /// like any other, so a page built from it is told apart, but no graph node.
+    pub fn transient(&self, value: StageValue) -> Arc<Entry> {
+        let version = self.next_version.fetch_add(1, Ordering::Relaxed);
+        Arc::new(Entry::new(version, value, self.now_ms(), Duration::ZERO, 0))
+    }
+
     /// Adds object keys to a stored entry.
     pub fn add_objects(&self, version: u64, objects: &[Arc<str>]) {
         if let Ok(mut g) = self.graph.lock() {

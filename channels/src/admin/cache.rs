@@ -1,0 +1,199 @@
+//! `/admin/api/invalidate`, `/admin/api/graph/{object}`, `/admin/api/cache`: invalidation
+//! with impact preview, "what depends on this object?", cache figures.
+
+use std::collections::BTreeSet;
+use std::time::SystemTime;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use tessera_engine::Engine;
+use tessera_fragments::cache::{Impact, Mode, Node, Targets};
+use tessera_store::AuditEntry;
+
+use super::json_error;
+use crate::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvalidateRequest {
+    #[serde(flatten)]
+    pub targets: Targets,
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InvalidateResponse {
+    pub dry_run: bool,
+    pub mode: Mode,
+    pub affected: Impact,
+    /// Every page whose content is (or would be) affected: pages with affected cached
+    /// entries, and pages placing an affected fragment.
+    pub pages: Vec<String>,
+}
+
+/// Most keys one call may name: an invalidation is an operator's act, not a bulk job.
+const MAX_TARGETS: usize = 1000;
+
+pub async fn invalidate(
+    State(state): State<AppState>,
+    body: Result<Json<InvalidateRequest>, JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("malformed invalidation request: {}", e.body_text()),
+            )
+        }
+    };
+    if req.targets.is_empty() {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "nothing to invalidate: give at least one of objects, fragments, pages, users, templates",
+        );
+    }
+    let t = &req.targets;
+    let count =
+        t.objects.len() + t.fragments.len() + t.pages.len() + t.users.len() + t.templates.len();
+    if count > MAX_TARGETS {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            &format!("too many keys in one invalidation ({count}; at most {MAX_TARGETS})"),
+        );
+    }
+    let engine = &state.engine;
+    let affected = engine.invalidate(&req.targets, req.mode, req.dry_run);
+    if affected.entries == 0 {
+        tracing::info!(targets = ?req.targets, "invalidation matched no cached entry");
+    }
+    let pages = affected_pages(engine, &affected);
+    if !req.dry_run {
+        let entry = AuditEntry {
+            at: SystemTime::now(),
+            actor: super::services::TOKEN_ACTOR.into(),
+            action: "cache.invalidate".into(),
+            target: describe(&req.targets),
+            reason: None,
+            origin: None,
+            detail: Some(serde_json::json!({ "mode": req.mode, "entries": affected.entries })),
+        };
+        if let Err(e) = state.store.append_audit(&entry).await {
+            tracing::error!(error = %e, "cannot write the audit log");
+        }
+    }
+    Json(InvalidateResponse {
+        dry_run: req.dry_run,
+        mode: req.mode,
+        affected,
+        pages,
+    })
+    .into_response()
+}
+
+fn describe(t: &Targets) -> String {
+    let mut parts = Vec::new();
+    for (name, list) in [
+        ("objects", &t.objects),
+        ("fragments", &t.fragments),
+        ("pages", &t.pages),
+        ("users", &t.users),
+        ("templates", &t.templates),
+    ] {
+        if !list.is_empty() {
+            parts.push(format!("{name}: {}", list.join(", ")));
+        }
+    }
+    parts.join("; ")
+}
+
+fn affected_pages(engine: &Engine, impact: &Impact) -> Vec<String> {
+    let mut pages: BTreeSet<String> = impact.pages.keys().cloned().collect();
+    pages.extend(pages_placing(
+        engine,
+        impact.fragments.keys().map(String::as_str),
+    ));
+    pages.into_iter().collect()
+}
+
+/// Pages placing any of the fragments, directly or inside a composite.
+fn pages_placing<'a>(
+    engine: &Engine,
+    fragments: impl Iterator<Item = &'a str>,
+) -> BTreeSet<String> {
+    let portal = engine.portal();
+    let mut wanted: BTreeSet<String> = fragments.map(str::to_owned).collect();
+    // Composite parents of wanted fragments are affected too.
+    loop {
+        let before = wanted.len();
+        for f in portal.fragments.values() {
+            if f.includes.iter().any(|i| wanted.contains(&i.fragment)) {
+                wanted.insert(f.id.clone());
+            }
+        }
+        if wanted.len() == before {
+            break;
+        }
+    }
+    portal
+        .pages
+        .values()
+        .filter(|p| p.slots().any(|s| wanted.contains(&s.fragment)))
+        .map(|p| p.id.clone())
+        .collect()
+}
+
+#[derive(Debug, Serialize)]
+pub struct GraphAnswer {
+    pub object: String,
+    /// Fragments declaring `<depends-on object>` for it, and fragments with cached
+    /// entries reachable from it (object keys sent by backends).
+    pub fragments: Vec<String>,
+    /// Pages placing those fragments, and pages with cached entries reachable from it.
+    pub pages: Vec<String>,
+    /// Cached entries that depend on it now.
+    pub cached_entries: usize,
+}
+
+pub async fn graph(State(state): State<AppState>, Path(object): Path<String>) -> Response {
+    let engine = &state.engine;
+    let reached = engine
+        .fragments()
+        .cache()
+        .dependents(&Node::Object(object.as_str().into()));
+    let mut fragments: BTreeSet<String> = engine
+        .portal()
+        .fragments
+        .values()
+        .filter(|f| f.depends_on.contains(&object))
+        .map(|f| f.id.clone())
+        .collect();
+    let mut pages = BTreeSet::new();
+    for (_, key) in &reached {
+        if let Some(f) = key.fragment() {
+            fragments.insert(f.to_owned());
+        }
+        if let Some(p) = key.page() {
+            pages.insert(p.to_owned());
+        }
+    }
+    pages.extend(pages_placing(engine, fragments.iter().map(String::as_str)));
+    Json(GraphAnswer {
+        object,
+        fragments: fragments.into_iter().collect(),
+        pages: pages.into_iter().collect(),
+        cached_entries: reached.len(),
+    })
+    .into_response()
+}
+
+pub async fn cache(State(state): State<AppState>) -> Response {
+    Json(state.engine.fragments().cache().snapshot()).into_response()
+}

@@ -172,7 +172,7 @@ async fn run(portal: Portal, addr: SocketAddr, static_dir: PathBuf) -> ExitCode 
     let state = match runtime::start(portal, store, &cancel).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("tessera: cannot load the saved state: {e}");
+            eprintln!("tessera: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -8,6 +8,15 @@ use tessera_engine::Engine;
 use tessera_fragments::FragmentState;
 use tessera_service_access::ServiceAccess;
 use tessera_store::{Store, StoreError};
+
+/// Why a node did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot load the saved state: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Config(String),
+}
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::services::from_stored;

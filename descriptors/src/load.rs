@@ -372,6 +372,17 @@ pub fn build(sources: &Sources) -> Result<Portal, Diagnostics> {
             ),
         );
     }
+    if let Some(problem) = settings
+        .admin
+        .token
+        .as_deref()
+        .and_then(crate::settings::check_admin_token)
+    {
+        diags.push(
+            Location::file_start(sources.settings_label.clone()),
+            format!("admin.token {problem}"),
+        );
+    }
     portal.templates.check(&mut diags);
     if diags.is_empty() {
         Ok(portal)

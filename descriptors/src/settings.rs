@@ -84,6 +84,22 @@ pub struct AdminSettings {
     pub token: Option<String>,
 }
 
+/// Shortest admin token accepted: long enough that guessing it is hopeless.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+/// Why an admin token is unacceptable, if it is.
+pub fn check_admin_token(token: &str) -> Option<String> {
+    if token.chars().count() < MIN_ADMIN_TOKEN_LEN {
+        Some(format!(
+            "must be at least {MIN_ADMIN_TOKEN_LEN} characters long"
+        ))
+    } else if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("must not contain spaces or control characters".into())
+    } else {
+        None
+    }
+}
+
 /// Where persistent state lives.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

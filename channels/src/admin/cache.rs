@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::SystemTime;
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -41,16 +41,13 @@ pub struct InvalidateResponse {
 /// Most keys one call may name: an invalidation is an operator's act, not a bulk job.
 const MAX_TARGETS: usize = 1000;
 
-pub async fn invalidate(
-    State(state): State<AppState>,
-    body: Result<Json<InvalidateRequest>, JsonRejection>,
-) -> Response {
-    let Json(req) = match body {
+pub async fn invalidate(State(state): State<AppState>, body: Bytes) -> Response {
+    let req: InvalidateRequest = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => {
             return json_error(
                 StatusCode::BAD_REQUEST,
-                &format!("malformed invalidation request: {}", e.body_text()),
+                &format!("malformed invalidation request: {e}"),
             )
         }
     };

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{Extensions, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -70,7 +71,7 @@ pub async fn disable(
     state: State<AppState>,
     id: Path<String>,
     ext: Extensions,
-    body: Option<Json<ActionBody>>,
+    body: Bytes,
 ) -> Response {
     act(state, id, ext, body, Action::Disable).await
 }
@@ -78,7 +79,7 @@ pub async fn enable(
     state: State<AppState>,
     id: Path<String>,
     ext: Extensions,
-    body: Option<Json<ActionBody>>,
+    body: Bytes,
 ) -> Response {
     act(state, id, ext, body, Action::Enable).await
 }
@@ -86,7 +87,7 @@ pub async fn force_closed(
     state: State<AppState>,
     id: Path<String>,
     ext: Extensions,
-    body: Option<Json<ActionBody>>,
+    body: Bytes,
 ) -> Response {
     act(state, id, ext, body, Action::ForceClosed).await
 }
@@ -94,7 +95,7 @@ pub async fn reset(
     state: State<AppState>,
     id: Path<String>,
     ext: Extensions,
-    body: Option<Json<ActionBody>>,
+    body: Bytes,
 ) -> Response {
     act(state, id, ext, body, Action::Reset).await
 }
@@ -103,14 +104,18 @@ async fn act(
     State(state): State<AppState>,
     Path(id): Path<String>,
     extensions: Extensions,
-    body: Option<Json<ActionBody>>,
+    body: Bytes,
     action: Action,
 ) -> Response {
     let Some(service) = state.engine.services().service(&id).cloned() else {
         return unknown(&id);
     };
+    let body: Option<ActionBody> = match super::json_body(&body) {
+        Ok(b) => b,
+        Err(res) => return res,
+    };
     let reason = body
-        .and_then(|Json(b)| b.reason)
+        .and_then(|b| b.reason)
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty());
     if matches!(action, Action::Disable) && reason.is_none() {

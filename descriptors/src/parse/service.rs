@@ -105,7 +105,11 @@ fn breaker(el: &Element, diags: &mut Diagnostics) -> BreakerDef {
                 }
             } else {
                 match parse_duration(v) {
-                    Ok(t) if t >= Duration::from_secs(1) && t <= Duration::from_secs(3600) => {
+                    Ok(t)
+                        if t >= Duration::from_secs(1)
+                            && t <= Duration::from_secs(3600)
+                            && t.subsec_nanos() == 0 =>
+                    {
                         WindowDef::Time(t)
                     }
                     _ => {

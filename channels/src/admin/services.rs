@@ -112,7 +112,7 @@ async fn act(
     };
     let body: Option<ActionBody> = match super::json_body(&body) {
         Ok(b) => b,
-        Err(res) => return res,
+        Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
     };
     let reason = body
         .and_then(|b| b.reason)

@@ -28,16 +28,14 @@ pub fn routes(state: AppState) -> Router<AppState> {
 
 /// Reads an optional JSON body whatever its declared content type (`curl -d` says
 /// form-encoded): empty means `None`; anything else must be the expected JSON.
-pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, Response> {
+/// The error is the 400 message.
+pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, String> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice(body).map(Some).map_err(|e| {
-        json_error(
-            StatusCode::BAD_REQUEST,
-            &format!("malformed request body: {e}"),
-        )
-    })
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|e| format!("malformed request body: {e}"))
 }
 
 /// `{"error": "…"}` with a status: every admin error looks the same.

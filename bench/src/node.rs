@@ -1,0 +1,127 @@
+//! The servers under load, both on `127.0.0.1:0` and both served by
+//! `tessera_channels::server::serve` (axum over hyper, with the same `TraceLayer`):
+//!
+//! * [`Node::tessera`] — a Tessera node wired exactly as `tessera serve` wires one
+//!   (`runtime::start` then `app`), over an in-memory SQLite store.
+//! * [`Node::static_page`] — the static baseline: one in-memory page answered as is,
+//!   with the same headers Tessera sends, so that the ratio between the two is the
+//!   cost of assembling the page and nothing else.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use tessera_descriptors::Portal;
+use tessera_test_support::PortalDir;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+use crate::BenchError;
+
+/// A server running in this process; stopped when dropped.
+#[derive(Debug)]
+pub struct Node {
+    addr: SocketAddr,
+    /// The admin API's bearer token (Tessera nodes only).
+    admin_token: Option<String>,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Node {
+    /// A Tessera node serving the portal in `dir`.
+    pub async fn tessera(dir: &PortalDir) -> Result<Node, BenchError> {
+        let portal = Portal::load(&dir.config_dir(), &dir.templates_dir())
+            .map_err(|d| BenchError::Portal(d.to_string()))?;
+        let store = tessera_store::open("sqlite::memory:")
+            .await
+            .map_err(|e| BenchError::Setup(format!("in-memory store: {e}")))?;
+        let cancel = CancellationToken::new();
+        let state = tessera_channels::runtime::start(portal, store, &cancel)
+            .await
+            .map_err(|e| BenchError::Setup(format!("node start: {e}")))?;
+        let admin_token = state.admin_token.clone();
+        let router = tessera_channels::app(state, None);
+        Self::serve(router, admin_token, cancel).await
+    }
+
+    /// The static baseline: `page` for `GET /`, with Tessera's page headers.
+    pub async fn static_page(page: Bytes) -> Result<Node, BenchError> {
+        let router = Router::new()
+            .route(
+                "/",
+                get(move || {
+                    let page = page.clone();
+                    async move {
+                        (
+                            StatusCode::OK,
+                            [
+                                (
+                                    header::CONTENT_TYPE,
+                                    HeaderValue::from_static("text/html; charset=utf-8"),
+                                ),
+                                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                            ],
+                            page,
+                        )
+                            .into_response()
+                    }
+                }),
+            )
+            .layer(TraceLayer::new_for_http());
+        Self::serve(router, None, CancellationToken::new()).await
+    }
+
+    async fn serve(
+        router: Router,
+        admin_token: Option<String>,
+        cancel: CancellationToken,
+    ) -> Result<Node, BenchError> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .map_err(|e| BenchError::Setup(format!("bind 127.0.0.1:0: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| BenchError::Setup(format!("local address: {e}")))?;
+        let shutdown = cancel.clone().cancelled_owned();
+        let task = tokio::spawn(async move {
+            if let Err(e) = tessera_channels::server::serve(listener, router, shutdown).await {
+                eprintln!("server on {addr} stopped: {e}");
+            }
+        });
+        Ok(Node {
+            addr,
+            admin_token,
+            cancel,
+            task,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT/`: the home page.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT/admin/api/services/ID`.
+    pub fn service_url(&self, id: &str) -> String {
+        format!("http://{}/admin/api/services/{id}", self.addr)
+    }
+
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token.as_deref()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // Stops the health probes and the server; connections still open (a hung
+        // backend exchange) are cut rather than waited for.
+        self.cancel.cancel();
+        self.task.abort();
+    }
+}

@@ -1,0 +1,106 @@
+//! One benchmark page brought up end to end: [`FRAGMENTS`] simulated backends, the
+//! portal pointing at them, and a Tessera node serving it.
+//!
+//! The backends are [`SimServer`]s rather than `Scripted` ones: both are real HTTP
+//! servers on `127.0.0.1:0` with a delay or a hang, but `Scripted` records every
+//! request for test assertions, which under load grows memory by a few hundred bytes
+//! per call and adds a mutex to every answer. `SimServer` only counts.
+
+use std::time::Duration;
+
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::Router;
+use bytes::Bytes;
+use tessera_test_support::{Behavior, Mode, PortalDir, SimServer};
+
+use crate::node::Node;
+use crate::portal::{self, FRAGMENTS, FRAGMENT_BYTES};
+use crate::BenchError;
+
+/// How one backend answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The ~3 KB JSON body after this delay.
+    Answer(Duration),
+    /// Never answers.
+    Hang,
+}
+
+impl Backend {
+    /// Answers at once.
+    pub const FAST: Backend = Backend::Answer(Duration::ZERO);
+
+    pub fn after_ms(ms: u64) -> Backend {
+        Backend::Answer(Duration::from_millis(ms))
+    }
+}
+
+/// The benchmark page running: backends, portal folder, node. Dropping it stops all.
+#[derive(Debug)]
+pub struct BenchPage {
+    pub node: Node,
+    /// Kept alive for as long as the node calls them.
+    backends: Vec<SimServer>,
+    // The folder is deleted on drop.
+    _portal: PortalDir,
+}
+
+impl BenchPage {
+    /// Starts one backend per entry of `backends` (exactly [`FRAGMENTS`]) and a node.
+    pub async fn start(backends: &[Backend; FRAGMENTS]) -> Result<BenchPage, BenchError> {
+        let body = Bytes::from(portal::payload(FRAGMENT_BYTES));
+        let mut started = Vec::with_capacity(FRAGMENTS);
+        for (i, backend) in backends.iter().enumerate() {
+            let body = body.clone();
+            let router = Router::new().fallback(move || {
+                let body = body.clone();
+                async move {
+                    (
+                        [
+                            (CONTENT_TYPE, "application/json"),
+                            // Explicitly not cacheable: these scenarios measure
+                            // assembly from the backends, whatever caching defaults
+                            // the portal grows.
+                            (CACHE_CONTROL, "no-store"),
+                        ],
+                        body,
+                    )
+                }
+            });
+            let behavior = match backend {
+                Backend::Answer(delay) => Behavior {
+                    latency: *delay,
+                    ..Behavior::default()
+                },
+                Backend::Hang => Behavior {
+                    mode: Mode::Hang,
+                    ..Behavior::default()
+                },
+            };
+            let server = SimServer::start_with(portal::service_id(i), router, behavior)
+                .await
+                .map_err(|e| BenchError::Setup(format!("backend on 127.0.0.1:0: {e}")))?;
+            started.push(server);
+        }
+        let urls: Vec<String> = started.iter().map(SimServer::url).collect();
+        let dir = portal::write(&urls);
+        let node = Node::tessera(&dir).await?;
+        Ok(BenchPage {
+            node,
+            backends: started,
+            _portal: dir,
+        })
+    }
+
+    /// Data calls received by all backends so far (hanging ones counted on arrival).
+    pub fn backend_calls(&self) -> u64 {
+        self.backends.iter().map(SimServer::calls).sum()
+    }
+
+    /// `http://127.0.0.1:PORT/items/N` of backend `i`, for measuring it alone.
+    pub fn backend_url(&self, i: usize) -> Option<String> {
+        self.backends
+            .get(i)
+            .map(|b| format!("{}/items/{}", b.url(), i + 1))
+    }
+}

@@ -1,0 +1,102 @@
+//! The Markdown report: machine, one row per measured run, one row per target.
+
+use std::fmt::Write as _;
+
+use crate::context::{ms, Context, Options};
+use crate::machine::Machine;
+use crate::ScenarioId;
+
+/// The whole report for an invocation.
+pub fn markdown(ctx: &Context, machine: &Machine, ran: &[ScenarioId]) -> String {
+    let mut out = String::new();
+    let names: Vec<&str> = ran.iter().map(|s| s.name()).collect();
+    let _ = writeln!(out, "## Tessera benchmark results\n");
+    let _ = writeln!(
+        out,
+        "Scenarios: {}. {}\n",
+        names.join(", "),
+        describe_options(&ctx.options)
+    );
+    let _ = writeln!(
+        out,
+        "Machine: {} cores ({}), {} GiB RAM; load generator: {}. Load generator and servers share the cores.\n",
+        machine.cores,
+        machine.cpu,
+        machine
+            .memory_gib
+            .map_or_else(|| "?".to_owned(), |g| g.to_string()),
+        machine.wrk
+    );
+    out.push_str(&runs_table(ctx));
+    out.push('\n');
+    out.push_str(&targets_table(ctx));
+    if !ctx.notes.is_empty() {
+        out.push_str("\nNotes:\n");
+        for note in &ctx.notes {
+            let _ = writeln!(out, "- {note}");
+        }
+    }
+    out
+}
+
+fn describe_options(options: &Options) -> String {
+    format!(
+        "Each run: wrk -t{} --latency for {} s; `static`, `healthy8` and `hung-breaker-open` with {} connections, S2/S3 with 8.",
+        options.threads,
+        options.duration.as_secs(),
+        options.connections
+    )
+}
+
+/// One row per wrk run; requests/s also as a fraction of `static` when it ran.
+pub fn runs_table(ctx: &Context) -> String {
+    let baseline = ctx
+        .measurement(ScenarioId::Static.name())
+        .map(|r| r.requests_per_sec);
+    let mut out = String::from(
+        "| run | conns | requests | req/s | req/s vs static | p50 | p90 | p99 | max | errors | backend calls/page |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for m in &ctx.measurements {
+        let r = &m.report;
+        let ratio = baseline.filter(|b| *b > 0.0).map_or_else(
+            || "—".to_owned(),
+            |b| format!("{:.1}%", 100.0 * r.requests_per_sec / b),
+        );
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+            m.label,
+            m.connections,
+            r.requests,
+            r.requests_per_sec,
+            ratio,
+            ms(r.p50),
+            ms(r.p90),
+            ms(r.p99),
+            ms(r.latency_max),
+            r.errors(),
+            m.backend_calls.map_or_else(
+                || "—".to_owned(),
+                |c| format!("{:.2}", c as f64 / r.requests.max(1) as f64)
+            )
+        );
+    }
+    out
+}
+
+/// One row per target, with its verdict.
+pub fn targets_table(ctx: &Context) -> String {
+    let mut out = String::from("| scenario | target | measured | verdict |\n|---|---|---|---|\n");
+    for c in &ctx.checks {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            c.scenario,
+            c.target,
+            c.measured.replace('|', "\\|"),
+            if c.met { "met" } else { "**NOT met**" }
+        );
+    }
+    out
+}

@@ -1,10 +1,31 @@
 //! Conversions between the public types and their column representations, shared by both
 //! backends so that SQLite and PostgreSQL store (and reject) exactly the same values.
 
+//!
+//! Layout: this file holds the shared conversions (times, text, JSON detail) and the
+//! operator tables; `codec/users.rs`, `codec/sessions.rs` (sessions and login-throttle
+//! keys) and `codec/profile.rs` (profile values and customizations) the user state.
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::StoreError;
 use crate::types::{AuditEntry, AuditRecord, Toggle, ToggleMode};
+
+mod profile;
+mod sessions;
+mod users;
+
+pub(crate) use profile::{
+    check_page_id, check_profile_name, check_profile_value, decode_customization,
+    encode_customization,
+};
+pub use profile::{MAX_CUSTOMIZATION_BYTES, MAX_PROFILE_NAME_CHARS, MAX_PROFILE_VALUE_BYTES};
+pub(crate) use sessions::{
+    check_throttle_key, count_u32, decode_session, session_id_hash, SessionColumns, SessionRow,
+};
+pub(crate) use users::{
+    check_password_hash, decode_user, login_key, storable_login, UserColumns, UserRow,
+};
 
 /// `SystemTime` → unix milliseconds. Times before 1970 become negative; sub-millisecond
 /// precision is dropped (truncated towards the past).

@@ -25,6 +25,10 @@ pub enum StoreError {
     /// representable range). This is bad input, to be answered, not an internal error.
     #[error("invalid value for the store: {0}")]
     Invalid(String),
+    /// The value clashes with one already stored (a login taken, ignoring case).
+    /// Bad input too: the caller answers it (e.g. "this login is taken").
+    #[error("conflict in the store: {0}")]
+    Conflict(String),
 }
 
 impl StoreError {
@@ -39,6 +43,22 @@ impl StoreError {
             }
             other => StoreError::Query(other.to_string()),
         }
+    }
+
+    /// Like [`StoreError::from_sqlx`], but for writes whose constraint violations are the
+    /// caller's doing: a unique violation becomes [`StoreError::Conflict`] with `conflict`,
+    /// a foreign-key violation (a user id that does not exist) [`StoreError::Invalid`]
+    /// with `missing`.
+    pub(crate) fn from_sqlx_write(err: sqlx::Error, conflict: &str, missing: &str) -> Self {
+        if let sqlx::Error::Database(db) = &err {
+            if db.is_unique_violation() {
+                return StoreError::Conflict(conflict.to_owned());
+            }
+            if db.is_foreign_key_violation() {
+                return StoreError::Invalid(missing.to_owned());
+            }
+        }
+        StoreError::from_sqlx(err)
     }
 
     /// Replaces every occurrence of each secret in the message (used while connecting,
@@ -56,6 +76,7 @@ impl StoreError {
             StoreError::Query(m) => StoreError::Query(clean(m)),
             StoreError::Migrate(m) => StoreError::Migrate(clean(m)),
             StoreError::Invalid(m) => StoreError::Invalid(clean(m)),
+            StoreError::Conflict(m) => StoreError::Conflict(clean(m)),
         }
     }
 }

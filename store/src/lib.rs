@@ -1,8 +1,9 @@
 //! # tessera-store: Tessera's persistent state
 //!
-//! The state that must survive a restart — today operator toggles and the audit log;
-//! later users, sessions, profiles, customizations and registered descriptors — lives
-//! behind one object-safe trait, [`Store`], held by the other layers as `Arc<dyn Store>`.
+//! The state that must survive a restart — operator toggles, the audit log, users,
+//! server-side sessions, the user layer of the profile, page customizations and failed
+//! logins (later also registered descriptors) — lives behind one object-safe trait,
+//! [`Store`], held by the other layers as `Arc<dyn Store>`.
 //!
 //! Two backends implement it:
 //! - **SQLite** (default): one file, created with its parent folders on first start,
@@ -25,11 +26,15 @@
 //!
 //! ## Layout
 //! - `lib.rs` — the [`Store`] trait, [`open`] / [`open_with`] and [`StoreOptions`].
-//! - `types.rs` — the stored values: [`Toggle`], [`ToggleMode`], [`AuditEntry`], [`AuditRecord`].
+//! - `types.rs` — the stored values: [`Toggle`], [`ToggleMode`], [`AuditEntry`],
+//!   [`AuditRecord`], [`NewUser`], [`User`], [`NewSession`], [`Session`],
+//!   [`Customization`], [`CustomSlot`].
 //! - `error.rs` — [`StoreError`] and [`redact_url`].
-//! - `codec.rs` — value ⇄ column conversions and validation shared by both backends.
+//! - `codec.rs` — value ⇄ column conversions and validation shared by both backends;
+//!   `codec/` holds those of users, sessions and profiles.
 //! - `sqlite/` — `mod.rs` (connection settings, migrations, the trait impl),
-//!   one file per table group (`toggles.rs`, `audit.rs`).
+//!   one file per table group (`toggles.rs`, `audit.rs`, `users.rs`, `sessions.rs`,
+//!   `profile.rs` for profile values and customizations, `throttle.rs` for failed logins).
 //! - `postgres/` — the same shape for PostgreSQL.
 //! - `tests/` (test only) — the conformance suite every backend must pass, and its
 //!   per-backend harnesses.
@@ -39,8 +44,9 @@
 //! `codec.rs`, the trait methods here, one file per backend, and a conformance test in
 //! `tests/conformance.rs` (it then runs against both backends).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 
@@ -53,8 +59,12 @@ mod types;
 #[cfg(test)]
 mod tests;
 
+pub use codec::{MAX_CUSTOMIZATION_BYTES, MAX_PROFILE_NAME_CHARS, MAX_PROFILE_VALUE_BYTES};
 pub use error::{redact_url, StoreError};
-pub use types::{AuditEntry, AuditRecord, Toggle, ToggleMode};
+pub use types::{
+    AuditEntry, AuditRecord, CustomSlot, Customization, NewSession, NewUser, Session, Toggle,
+    ToggleMode, User,
+};
 
 /// Tessera's persistent state.
 ///
@@ -89,6 +99,148 @@ pub trait Store: Send + Sync {
         before_id: Option<i64>,
     ) -> BoxFuture<'_, Result<Vec<AuditRecord>, StoreError>>;
 
+    // ---- Users ----
+
+    /// Creates a user and returns it as stored, with its id. The login is unique ignoring
+    /// case: a login taken by any case variant is [`StoreError::Conflict`]. A login must
+    /// have 1–254 characters without control characters or surrounding white space, and
+    /// the password hash must be a PHC string (`$…`), else [`StoreError::Invalid`].
+    fn create_user<'a>(&'a self, user: &'a NewUser) -> BoxFuture<'a, Result<User, StoreError>>;
+
+    /// The user with this login, ignoring case; `None` if there is none.
+    fn user_by_login<'a>(
+        &'a self,
+        login: &'a str,
+    ) -> BoxFuture<'a, Result<Option<User>, StoreError>>;
+
+    /// The user with this id; `None` if there is none.
+    fn user(&self, id: i64) -> BoxFuture<'_, Result<Option<User>, StoreError>>;
+
+    /// Replaces the password hash (a PHC string) of user `id`. Returns whether the user
+    /// exists. Sessions are left alone: call [`Store::delete_user_sessions`] to end them.
+    fn set_password_hash<'a>(
+        &'a self,
+        id: i64,
+        password_hash: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Up to `limit` users in id order, only those with `id > after_id` when given — pass
+    /// the last id of a page to get the next one.
+    fn list_users(
+        &self,
+        limit: u32,
+        after_id: Option<i64>,
+    ) -> BoxFuture<'_, Result<Vec<User>, StoreError>>;
+
+    // ---- Sessions ----
+
+    /// Stores a new session. Only the SHA-256 of `session.id` is kept. An empty id is
+    /// [`StoreError::Invalid`], an unknown user too; an id already in use is
+    /// [`StoreError::Conflict`].
+    fn create_session<'a>(
+        &'a self,
+        session: &'a NewSession,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The session with this id if it is live at `now`: `None` when there is none, or
+    /// when `now` has reached its absolute or its idle expiry.
+    fn session<'a>(
+        &'a self,
+        id: &'a str,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<Option<Session>, StoreError>>;
+
+    /// Pushes the idle expiry of a session back to `idle_expires_at`; an earlier instant
+    /// than the stored one leaves it unchanged (concurrent requests never pull it
+    /// forward). It does not check liveness — pushing back the idle expiry of a session
+    /// that is already idle-expired would revive it — so call it only for a session that
+    /// [`Store::session`] just returned. It never extends the absolute expiry.
+    /// Returns whether the session exists.
+    fn touch_session<'a>(
+        &'a self,
+        id: &'a str,
+        idle_expires_at: SystemTime,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Ends a session (logout). Returns whether there was one.
+    fn delete_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Ends every session of a user (password change, "log out everywhere"). Returns
+    /// how many there were.
+    fn delete_user_sessions(&self, user_id: i64) -> BoxFuture<'_, Result<u64, StoreError>>;
+
+    /// Removes the sessions that are no longer live at `now`; returns how many.
+    fn purge_expired_sessions(&self, now: SystemTime) -> BoxFuture<'_, Result<u64, StoreError>>;
+
+    // ---- Profile values (the user layer of the hierarchical profile) ----
+
+    /// All profile values of a user, by name; empty for an unknown user.
+    fn profile_values(
+        &self,
+        user_id: i64,
+    ) -> BoxFuture<'_, Result<BTreeMap<String, String>, StoreError>>;
+
+    /// Applies `changes` in one transaction: `Some(value)` sets a value, `None` deletes
+    /// it. Names have 1–200 characters of `[a-z0-9._-]` and values at most 4096 bytes,
+    /// else [`StoreError::Invalid`] and nothing is changed; an unknown user is
+    /// [`StoreError::Invalid`] too.
+    fn set_profile_values<'a>(
+        &'a self,
+        user_id: i64,
+        changes: &'a BTreeMap<String, Option<String>>,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    // ---- Page customizations ----
+
+    /// A user's customization of a page; `None` if they never customized it.
+    fn customization<'a>(
+        &'a self,
+        user_id: i64,
+        page_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Customization>, StoreError>>;
+
+    /// Sets (replaces) a user's customization of a page. Durable when the call returns.
+    /// Encoded larger than [`MAX_CUSTOMIZATION_BYTES`], with an empty page id or NUL
+    /// characters, or for an unknown user: [`StoreError::Invalid`].
+    fn put_customization<'a>(
+        &'a self,
+        user_id: i64,
+        page_id: &'a str,
+        customization: &'a Customization,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Removes a user's customization of a page (back to the page's defaults). Returns
+    /// whether there was one.
+    fn delete_customization<'a>(
+        &'a self,
+        user_id: i64,
+        page_id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    // ---- Login throttling ----
+
+    /// Records a failed login under `key` (`user:alice`, `addr:127.0.0.1`) at `now` and
+    /// returns how many failures `key` has in the window ending at `now`
+    /// ([`StoreOptions::login_failure_window`], bounds included). Failures older than
+    /// the window, of every key, are forgotten. Concurrent failures of one key are
+    /// counted one after the other: N parallel calls return 1 to N (plus earlier ones).
+    fn record_login_failure<'a>(
+        &'a self,
+        key: &'a str,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<u32, StoreError>>;
+
+    /// How many failures `key` has at or after `since`. Only one window of history is
+    /// kept, so `since` earlier than the window counts what is left.
+    fn login_failures<'a>(
+        &'a self,
+        key: &'a str,
+        since: SystemTime,
+    ) -> BoxFuture<'a, Result<u32, StoreError>>;
+
+    /// Forgets the failures of `key` (after a successful login).
+    fn clear_login_failures<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+
     /// Checks that the database answers (for health endpoints).
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 
@@ -115,6 +267,11 @@ pub struct StoreOptions {
     /// failing (`busy_timeout`). Writes are short, so waiting beats failing; five seconds
     /// covers a WAL checkpoint on a slow disk.
     pub sqlite_busy_timeout: Duration,
+    /// How far back [`Store::record_login_failure`] counts failures, and how long they
+    /// are kept. Fifteen minutes is the usual lock-out window (OWASP's suggestion): long
+    /// enough to slow a guesser to a few attempts per quarter hour, short enough that a
+    /// user who mistyped is not locked out for long.
+    pub login_failure_window: Duration,
     /// PostgreSQL schema to work in (tables, migrations bookkeeping); `None` means the
     /// server's default `search_path`. Tests use it to isolate each run; not public until
     /// deployments need it.
@@ -127,6 +284,7 @@ impl Default for StoreOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
+            login_failure_window: Duration::from_secs(15 * 60),
             pg_schema: None,
         }
     }

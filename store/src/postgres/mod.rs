@@ -7,7 +7,9 @@
 //! sqlx's own `_sqlx_migrations` bookkeeping included — works inside it without any
 //! schema name in the SQL.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
+use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 use sqlx::migrate::Migrator;
@@ -15,11 +17,17 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 use crate::error::{redact_url, url_secrets, StoreError};
-use crate::types::{AuditEntry, AuditRecord, Toggle};
+use crate::types::{
+    AuditEntry, AuditRecord, Customization, NewSession, NewUser, Session, Toggle, User,
+};
 use crate::{Store, StoreOptions};
 
 mod audit;
+mod profile;
+mod sessions;
+mod throttle;
 mod toggles;
+mod users;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -27,6 +35,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 #[derive(Debug)]
 pub(crate) struct PgStore {
     pool: PgPool,
+    /// [`StoreOptions::login_failure_window`].
+    login_failure_window: Duration,
 }
 
 impl PgStore {
@@ -65,7 +75,10 @@ impl PgStore {
             .await
             .map_err(|e| StoreError::from(e).scrub(&secrets))?;
         tracing::debug!(url = %redact_url(url), "PostgreSQL store ready");
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            login_failure_window: options.login_failure_window,
+        })
     }
 }
 
@@ -107,6 +120,142 @@ impl Store for PgStore {
         before_id: Option<i64>,
     ) -> BoxFuture<'_, Result<Vec<AuditRecord>, StoreError>> {
         Box::pin(audit::list(&self.pool, limit, before_id))
+    }
+
+    fn create_user<'a>(&'a self, user: &'a NewUser) -> BoxFuture<'a, Result<User, StoreError>> {
+        Box::pin(users::create(&self.pool, user))
+    }
+
+    fn user_by_login<'a>(
+        &'a self,
+        login: &'a str,
+    ) -> BoxFuture<'a, Result<Option<User>, StoreError>> {
+        Box::pin(users::by_login(&self.pool, login))
+    }
+
+    fn user(&self, id: i64) -> BoxFuture<'_, Result<Option<User>, StoreError>> {
+        Box::pin(users::by_id(&self.pool, id))
+    }
+
+    fn set_password_hash<'a>(
+        &'a self,
+        id: i64,
+        password_hash: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(users::set_password_hash(&self.pool, id, password_hash))
+    }
+
+    fn list_users(
+        &self,
+        limit: u32,
+        after_id: Option<i64>,
+    ) -> BoxFuture<'_, Result<Vec<User>, StoreError>> {
+        Box::pin(users::list(&self.pool, limit, after_id))
+    }
+
+    fn create_session<'a>(
+        &'a self,
+        session: &'a NewSession,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(sessions::create(&self.pool, session))
+    }
+
+    fn session<'a>(
+        &'a self,
+        id: &'a str,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<Option<Session>, StoreError>> {
+        Box::pin(sessions::get(&self.pool, id, now))
+    }
+
+    fn touch_session<'a>(
+        &'a self,
+        id: &'a str,
+        idle_expires_at: SystemTime,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(sessions::touch(&self.pool, id, idle_expires_at))
+    }
+
+    fn delete_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(sessions::delete(&self.pool, id))
+    }
+
+    fn delete_user_sessions(&self, user_id: i64) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(sessions::delete_for_user(&self.pool, user_id))
+    }
+
+    fn purge_expired_sessions(&self, now: SystemTime) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(sessions::purge_expired(&self.pool, now))
+    }
+
+    fn profile_values(
+        &self,
+        user_id: i64,
+    ) -> BoxFuture<'_, Result<BTreeMap<String, String>, StoreError>> {
+        Box::pin(profile::values(&self.pool, user_id))
+    }
+
+    fn set_profile_values<'a>(
+        &'a self,
+        user_id: i64,
+        changes: &'a BTreeMap<String, Option<String>>,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(profile::set_values(&self.pool, user_id, changes))
+    }
+
+    fn customization<'a>(
+        &'a self,
+        user_id: i64,
+        page_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Customization>, StoreError>> {
+        Box::pin(profile::customization(&self.pool, user_id, page_id))
+    }
+
+    fn put_customization<'a>(
+        &'a self,
+        user_id: i64,
+        page_id: &'a str,
+        customization: &'a Customization,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(profile::put_customization(
+            &self.pool,
+            user_id,
+            page_id,
+            customization,
+        ))
+    }
+
+    fn delete_customization<'a>(
+        &'a self,
+        user_id: i64,
+        page_id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(profile::delete_customization(&self.pool, user_id, page_id))
+    }
+
+    fn record_login_failure<'a>(
+        &'a self,
+        key: &'a str,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<u32, StoreError>> {
+        Box::pin(throttle::record(
+            &self.pool,
+            key,
+            now,
+            self.login_failure_window,
+        ))
+    }
+
+    fn login_failures<'a>(
+        &'a self,
+        key: &'a str,
+        since: SystemTime,
+    ) -> BoxFuture<'a, Result<u32, StoreError>> {
+        Box::pin(throttle::count(&self.pool, key, since))
+    }
+
+    fn clear_login_failures<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(throttle::clear(&self.pool, key))
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {

@@ -1,6 +1,9 @@
 //! The behaviour every backend must show. Each function takes a fresh, empty store;
 //! [`conformance_suite!`] turns the list into one `#[tokio::test]` per function for a
 //! backend harness (see `sqlite.rs`, `postgres.rs`).
+//!
+//! This file holds the toggle and audit tests; `conformance/` those of users, sessions,
+//! profile values and customizations, and login throttling.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -9,6 +12,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::json;
 
 use crate::{AuditEntry, AuditRecord, Store, StoreError, Toggle, ToggleMode};
+
+mod profile;
+mod sessions;
+mod throttle;
+mod users;
+
+pub(crate) use profile::*;
+pub(crate) use sessions::*;
+pub(crate) use throttle::*;
+pub(crate) use users::*;
 
 /// Generates one test per conformance function, each run through `$harness`, an async
 /// fn taking the test function and providing it a fresh store.
@@ -25,6 +38,22 @@ macro_rules! conformance_suite {
             concurrent_appends_get_unique_ids,
             nul_characters_are_rejected,
             sample_round_trips,
+            users_create_read_and_list,
+            duplicate_login_is_a_conflict_ignoring_case,
+            invalid_users_are_rejected,
+            session_round_trip_and_expiry,
+            touch_extends_idle_expiry,
+            sessions_delete_and_purge,
+            invalid_sessions_are_rejected,
+            profile_set_and_delete_in_one_call,
+            invalid_profile_values_are_rejected_whole,
+            customization_round_trip,
+            invalid_customizations_are_rejected,
+            concurrent_customizations_all_land,
+            login_failures_count_in_the_window,
+            concurrent_login_failures_are_all_counted,
+            invalid_throttle_keys_are_rejected,
+            user_sample_round_trips,
         );
     };
     (@tests $harness:path; $($name:ident),* $(,)?) => {
@@ -382,4 +411,82 @@ fn sample_entries() -> Vec<AuditEntry> {
 pub(crate) async fn sample_round_trips(store: Arc<dyn Store>) {
     let ids_in = write_sample(&*store).await;
     check_sample(&*store, &ids_in).await;
+}
+
+/// What [`write_user_sample`] wrote, for [`check_user_sample`].
+pub(crate) struct UserSample {
+    user: crate::User,
+}
+
+/// Writes a user with a session, profile values and a customization (used by the reopen
+/// tests: acknowledged writes of every kind must survive).
+pub(crate) async fn write_user_sample(store: &dyn Store) -> UserSample {
+    let user = users::create(store, "Sample.User").await;
+    store
+        .create_session(&sessions::new_session(
+            "sample-sid",
+            user.id,
+            60_000,
+            30_000,
+        ))
+        .await
+        .expect("create session");
+    let changes = std::collections::BTreeMap::from([
+        ("theme.color".to_owned(), Some("dark".to_owned())),
+        ("fragment.news.topics".to_owned(), Some("tech".to_owned())),
+    ]);
+    store
+        .set_profile_values(user.id, &changes)
+        .await
+        .expect("set profile");
+    store
+        .put_customization(user.id, "home", &profile::sample_customization(3))
+        .await
+        .expect("put customization");
+    store
+        .record_login_failure("user:sample.user", at(1))
+        .await
+        .expect("record failure");
+    UserSample { user }
+}
+
+/// Checks that exactly what [`write_user_sample`] wrote is there.
+pub(crate) async fn check_user_sample(store: &dyn Store, sample: &UserSample) {
+    let id = sample.user.id;
+    assert_eq!(
+        store.user(id).await.expect("user"),
+        Some(sample.user.clone())
+    );
+    assert_eq!(
+        store.user_by_login("sample.user").await.expect("by login"),
+        Some(sample.user.clone())
+    );
+    let session = store
+        .session("sample-sid", at(1))
+        .await
+        .expect("session")
+        .expect("session survived");
+    assert_eq!(session.user_id, id);
+    let values = store.profile_values(id).await.expect("profile");
+    assert_eq!(values.get("theme.color").map(String::as_str), Some("dark"));
+    assert_eq!(values.len(), 2);
+    assert_eq!(
+        store
+            .customization(id, "home")
+            .await
+            .expect("customization"),
+        Some(profile::sample_customization(3))
+    );
+    assert_eq!(
+        store
+            .login_failures("user:sample.user", at(0))
+            .await
+            .expect("failures"),
+        1
+    );
+}
+
+pub(crate) async fn user_sample_round_trips(store: Arc<dyn Store>) {
+    let sample = write_user_sample(&*store).await;
+    check_user_sample(&*store, &sample).await;
 }

@@ -12,8 +12,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::{Connection, PgConnection};
 
-use super::conformance::{check_sample, conformance_suite, write_sample};
-use crate::{open_with, redact_url, Store, StoreError, StoreOptions};
+use super::conformance::{
+    check_sample, check_user_sample, conformance_suite, new_session, new_user, write_sample,
+    write_user_sample,
+};
+use crate::{open_with, redact_url, NewSession, Store, StoreError, StoreOptions};
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -109,12 +112,14 @@ conformance_suite!(on_postgres);
 async fn data_survives_close_and_reopen() {
     in_fresh_schema(|store, schema| async move {
         let ids = write_sample(&*store).await;
+        let user_sample = write_user_sample(&*store).await;
         store.close().await;
         // Migrations run again on reopen and must be recognised as applied.
         let reopened = open_with(&test_url(), &options_in(&schema))
             .await
             .expect("reopen");
         check_sample(&*reopened, &ids).await;
+        check_user_sample(&*reopened, &user_sample).await;
         reopened.close().await;
     })
     .await;
@@ -133,7 +138,19 @@ async fn migrations_stay_inside_the_schema() {
         .await
         .expect("list tables");
         let names: Vec<&str> = tables.iter().map(|(n,)| n.as_str()).collect();
-        assert_eq!(names, ["_sqlx_migrations", "audit_log", "toggles"]);
+        assert_eq!(
+            names,
+            [
+                "_sqlx_migrations",
+                "audit_log",
+                "customizations",
+                "login_failures",
+                "profile_values",
+                "sessions",
+                "toggles",
+                "users"
+            ]
+        );
         let _ = admin.close().await;
     })
     .await;
@@ -150,4 +167,38 @@ async fn schema_names_that_need_quoting_are_refused() {
         Err(StoreError::Config(m)) => assert!(m.contains("schema"), "{m}"),
         other => panic!("expected a config error, got {:?}", other.err()),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_ids_are_not_stored_in_clear() {
+    in_fresh_schema(|store, schema| async move {
+        let user = store.create_user(&new_user("alice")).await.expect("user");
+        let sid = "Zq8xN3vLp0WcR7tYh2KdF5sAe9UjMb4G";
+        let session = NewSession {
+            csrf_token: "csrf-token".into(),
+            ..new_session(sid, user.id, 60_000, 60_000)
+        };
+        store
+            .create_session(&session)
+            .await
+            .expect("create session");
+        let mut admin = admin_connection(&test_url()).await;
+        let rows: Vec<(Vec<u8>, String)> = sqlx::query_as(&format!(
+            "SELECT s.id_hash, s::text FROM {schema}.sessions s"
+        ))
+        .fetch_all(&mut admin)
+        .await
+        .expect("select sessions");
+        let _ = admin.close().await;
+        assert_eq!(rows.len(), 1);
+        let (hash, whole_row) = &rows[0];
+        assert_eq!(*hash, crate::codec::session_id_hash(sid));
+        assert!(!whole_row.contains(sid), "{whole_row}");
+        assert!(store
+            .session(sid, super::conformance::at(1))
+            .await
+            .expect("s")
+            .is_some());
+    })
+    .await;
 }

@@ -111,7 +111,7 @@ fn main() -> ExitCode {
             match load(&Sources::read(&folders.config, &folders.templates())) {
                 Ok(portal) => {
                     let addr = listen.unwrap_or(portal.settings.server.listen);
-                    runtime.block_on(run(portal, addr, folders.static_dir()))
+                    runtime.block_on(run(portal, addr, folders.static_dir(), false))
                 }
                 Err(code) => code,
             }
@@ -148,7 +148,12 @@ fn load(sources: &Sources) -> Result<Portal, ExitCode> {
     })
 }
 
-async fn run(portal: Portal, addr: SocketAddr, static_dir: PathBuf) -> ExitCode {
+async fn run(
+    portal: Portal,
+    addr: SocketAddr,
+    static_dir: PathBuf,
+    seed_demo_users: bool,
+) -> ExitCode {
     let url = std::env::var("TESSERA_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
@@ -160,6 +165,12 @@ async fn run(portal: Portal, addr: SocketAddr, static_dir: PathBuf) -> ExitCode 
             return ExitCode::FAILURE;
         }
     };
+    if seed_demo_users {
+        if let Err(e) = tessera_channels::demo_users::seed(store.as_ref()).await {
+            eprintln!("tessera: cannot create the demo users: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -232,7 +243,8 @@ async fn demo(listen: SocketAddr) -> ExitCode {
     eprintln!(
         "Admin API: curl -H 'Authorization: Bearer {token}' http://{listen}/admin/api/services"
     );
-    run(portal, listen, shipped("static")).await
+    eprintln!("Demo users (login / password): alice / alice-demo-1 (retail), bruno / bruno-demo-1 (private banking), carla / carla-demo-1 (employee), olga / olga-demo-1 (operator)");
+    run(portal, listen, shipped("static"), true).await
 }
 
 /// A token nobody can guess from outside this process (std's hasher is randomly keyed).

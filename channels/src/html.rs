@@ -1,15 +1,16 @@
-//! The browser HTML channel: pages as full documents.
+//! The browser HTML channel (and its light variant for small screens): pages as full
+//! documents, the 404, 403 and 500 pages.
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use tessera_engine::{Channel, EngineError, PortalRequest};
-use tessera_fragments::Viewer;
+use axum::response::{IntoResponse, Redirect, Response};
+use tessera_engine::{Channel, EngineError, LayoutSlot, PageLayout, PortalRequest};
 
+use crate::auth::{identify, Identity};
 use crate::AppState;
 
 pub async fn home(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    page_response(&state, None, uri.path(), &headers).await
+    page_response(&state, None, Channel::Html, &uri, &headers).await
 }
 
 pub async fn page(
@@ -18,21 +19,71 @@ pub async fn page(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    page_response(&state, Some(id), uri.path(), &headers).await
+    page_response(&state, Some(id), Channel::Html, &uri, &headers).await
+}
+
+pub async fn light_home(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    page_response(&state, None, Channel::Light, &uri, &headers).await
+}
+
+pub async fn light_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    page_response(&state, Some(id), Channel::Light, &uri, &headers).await
+}
+
+/// The engine's request for a page by this identity, with the user's saved arrangement
+/// when the page is customizable.
+pub async fn portal_request(
+    state: &AppState,
+    identity: &Identity,
+    page: Option<String>,
+    channel: Channel,
+    path: &str,
+) -> PortalRequest {
+    let mut request = identity.request(page, channel, path);
+    let portal = state.engine.portal();
+    let page_id = request
+        .page
+        .clone()
+        .unwrap_or_else(|| portal.settings.portal.home.clone());
+    let customizable = portal.pages.get(&page_id).is_some_and(|p| p.customizable);
+    if let (true, Some(user)) = (customizable, &identity.user) {
+        match state.store.customization(user.id, &page_id).await {
+            Ok(Some(c)) => {
+                request.layout = Some(PageLayout {
+                    slots: c
+                        .slots
+                        .into_iter()
+                        .map(|s| LayoutSlot {
+                            region: s.region,
+                            fragment: s.fragment,
+                            minimized: s.minimized,
+                        })
+                        .collect(),
+                })
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the customization; showing the page's defaults")
+            }
+        }
+    }
+    request
 }
 
 async fn page_response(
     state: &AppState,
     page: Option<String>,
-    path: &str,
+    channel: Channel,
+    uri: &Uri,
     headers: &HeaderMap,
 ) -> Response {
-    let request = PortalRequest {
-        page,
-        viewer: Viewer::anonymous(),
-        channel: Channel::Html,
-        path: path.to_owned(),
-    };
+    let identity = identify(state, headers).await;
+    let request = portal_request(state, &identity, page, channel, uri.path()).await;
     match state.engine.render_page(&request).await {
         Ok(out) => {
             let cache_control = if out.per_user {
@@ -59,53 +110,82 @@ async fn page_response(
             if let Ok(v) = HeaderValue::from_str(&cache_control) {
                 h.insert(header::CACHE_CONTROL, v);
             }
+            // The page differs by who asks.
+            h.insert(header::VARY, HeaderValue::from_static("Cookie"));
             res
         }
-        Err(EngineError::PageNotFound(_)) => not_found_page(state, path),
+        Err(EngineError::PageNotFound(_)) => not_found_page(state, &request),
+        Err(EngineError::Forbidden(_)) if identity.user.is_none() => {
+            let next = uri.path_and_query().map_or("/", |p| p.as_str());
+            let encoded: String = url_encode(next);
+            Redirect::to(&format!("/login?next={encoded}")).into_response()
+        }
+        Err(EngineError::Forbidden(_)) => forbidden_page(state, &request),
         Err(e @ EngineError::Layout { .. }) => {
             tracing::error!(error = %e, "layout failed");
-            error_page(state, &e.to_string())
+            error_page(state, &request)
         }
     }
 }
 
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The portal's 404 page (`errors/404.html`), or a plain one if the portal has none.
-pub fn not_found_page(state: &AppState, path: &str) -> Response {
+pub fn not_found_page(state: &AppState, request: &PortalRequest) -> Response {
     let body = state
         .engine
-        .render_portal_page("errors/404.html", path, "")
-        .unwrap_or_else(|| format!("<!doctype html><title>Not found</title><h1>Not found</h1><p>There is no page at {}.</p>", escape(path)));
+        .render_portal_page("errors/404.html", request, minijinja::Value::UNDEFINED)
+        .unwrap_or_else(|| format!("<!doctype html><title>Not found</title><h1>Not found</h1><p>There is no page at {}.</p>", escape(&request.path)));
     html(StatusCode::NOT_FOUND, body)
 }
 
-/// The portal's 500 page. The message is for operators and goes to the log; users see
-/// that something failed, not internals.
-pub fn error_page(state: &AppState, _detail: &str) -> Response {
+/// The portal's 403 page for a signed-in user without the page's tokens.
+pub fn forbidden_page(state: &AppState, request: &PortalRequest) -> Response {
     let body = state
         .engine
-        .render_portal_page(
-            "errors/500.html",
-            "",
-            "This page could not be assembled. Please try again shortly.",
-        )
+        .render_portal_page("errors/403.html", request, minijinja::Value::UNDEFINED)
+        .unwrap_or_else(|| {
+            "<!doctype html><title>Forbidden</title><h1>This page is not available to you</h1>"
+                .to_owned()
+        });
+    html(StatusCode::FORBIDDEN, body)
+}
+
+/// The portal's 500 page. The detail is for operators and goes to the log; users see
+/// that something failed, not internals.
+pub fn error_page(state: &AppState, request: &PortalRequest) -> Response {
+    let message = minijinja::context! { message => "This page could not be assembled. Please try again shortly." };
+    let body = state
+        .engine
+        .render_portal_page("errors/500.html", request, message)
         .unwrap_or_else(|| {
             "<!doctype html><title>Error</title><h1>Something went wrong</h1>".to_owned()
         });
     html(StatusCode::INTERNAL_SERVER_ERROR, body)
 }
 
-pub async fn fallback(State(state): State<AppState>, uri: Uri) -> Response {
-    not_found_page(&state, uri.path())
+pub async fn fallback(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    let identity = identify(&state, &headers).await;
+    not_found_page(&state, &identity.request(None, Channel::Html, uri.path()))
 }
 
-fn html(status: StatusCode, body: String) -> Response {
+pub fn html(status: StatusCode, body: String) -> Response {
     let mut res = (status, body).into_response();
     let headers = res.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    // Pages are assembled per request until the caching issue lands; nothing may keep them.
+    // Error pages and anything not given its own caching headers is not kept.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }

@@ -4,11 +4,18 @@
 //!
 //! Layout:
 //! - `html` — the browser channel: pages, the 404 and 500 pages
+//! - `auth` — identity (session cookie or SSO header), sign-in, passwords, CSRF
+//! - `customize` — page customization (forms and JSON)
+//! - `api` — the JSON channel (`/api/v1/`)
 //! - `admin` — the admin JSON API (`/admin/api/`): services, toggles
 //! - `runtime` — wiring a node: store, toggles, health probes, engine
 //! - `server` — binding, serving and graceful shutdown
 
 pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod customize;
+pub mod demo_users;
 pub mod html;
 pub mod runtime;
 pub mod server;
@@ -16,7 +23,7 @@ pub mod server;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, post, put};
 use axum::Router;
 use tessera_engine::Engine;
 use tessera_store::Store;
@@ -37,12 +44,25 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> Router {
     let mut router = Router::new()
         .route("/", get(html::home))
         .route("/pages/{id}", get(html::page))
+        .route("/pages/{id}/customize", post(customize::form_action))
+        .route("/light", get(html::light_home))
+        .route("/light/pages/{id}", get(html::light_page))
+        .route("/login", get(auth::login::form).post(auth::login::submit))
+        .route("/logout", post(auth::login::logout))
+        .route("/api/v1/pages/{id}", get(api::page))
+        .route(
+            "/api/v1/pages/{id}/layout",
+            get(api::get_layout).put(api::put_layout),
+        )
+        .route("/api/v1/fragments/{id}/params", put(api::put_params))
         .nest("/admin/api", admin::routes(state.clone()));
     if let Some(dir) = static_dir {
         router = router.nest_service("/static", ServeDir::new(dir));
     }
     router
         .fallback(html::fallback)
+        // Compression flushes per chunk, so streamed pages still reach the browser early.
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -383,6 +383,10 @@ pub struct FragmentDef {
     /// Object keys this fragment's content depends on (`<depends-on object="…"/>`);
     /// invalidating one of them invalidates the fragment's entries.
     pub depends_on: Vec<String>,
+    /// Access tokens a user needs, all of them, to see the fragment (`<access>`).
+    pub access: Vec<String>,
+    /// Users may add it to customizable pages (`catalog="true"`).
+    pub catalog: bool,
 }
 
 impl FragmentDef {
@@ -434,6 +438,10 @@ pub struct PageDef {
     pub regions: Vec<RegionDef>,
     /// A browser `max-age` cap for the page (`<lifecycle max-age="…"/>`).
     pub max_age: Option<Duration>,
+    /// Access tokens a user needs, all of them, to see the page (`<access>`).
+    pub access: Vec<String>,
+    /// Users may add, remove, reorder and minimize its fragments.
+    pub customizable: bool,
 }
 
 impl PageDef {

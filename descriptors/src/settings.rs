@@ -29,6 +29,143 @@ pub struct Settings {
     pub store: StoreSettings,
     #[serde(default)]
     pub cache: CacheSettings,
+    #[serde(default)]
+    pub access: AccessSettings,
+    #[serde(default)]
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub profile: ProfileSettings,
+}
+
+/// Access tokens: what each role grants. Code never asks for a role or customer type,
+/// only for tokens; a user's tokens are the union of their roles' tokens and their own
+/// extra tokens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AccessSettings {
+    /// Tokens of visitors who are not signed in.
+    #[serde(default = "default_anonymous_tokens")]
+    pub anonymous: Vec<String>,
+    /// Tokens every signed-in user has.
+    #[serde(default)]
+    pub authenticated: Vec<String>,
+    /// Role name → tokens.
+    #[serde(default)]
+    pub roles: BTreeMap<String, Vec<String>>,
+    /// The token that opens the operator console and admin API for a signed-in user.
+    #[serde(default = "default_operator_token")]
+    pub operator_token: String,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        Self {
+            anonymous: default_anonymous_tokens(),
+            authenticated: Vec::new(),
+            roles: BTreeMap::new(),
+            operator_token: default_operator_token(),
+        }
+    }
+}
+
+fn default_anonymous_tokens() -> Vec<String> {
+    vec!["public".into()]
+}
+fn default_operator_token() -> String {
+    "portal.operate".into()
+}
+
+/// How users are identified.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AuthSettings {
+    /// A session ends this long after its last use…
+    #[serde(default = "default_idle", deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    /// …and at the latest this long after sign-in.
+    #[serde(default = "default_absolute", deserialize_with = "duration")]
+    pub absolute_timeout: Duration,
+    /// Mark cookies `Secure` (set it when the portal is served over TLS).
+    #[serde(default)]
+    pub cookie_secure: bool,
+    /// Failed sign-ins allowed per user and per client address within the window.
+    #[serde(default = "default_max_failures")]
+    pub max_login_failures: u32,
+    #[serde(default = "default_failure_window", deserialize_with = "duration")]
+    pub login_failure_window: Duration,
+    /// Trust an identity header set by an upstream single-sign-on proxy (off unless set).
+    #[serde(default)]
+    pub header: Option<HeaderAuth>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: default_idle(),
+            absolute_timeout: default_absolute(),
+            cookie_secure: false,
+            max_login_failures: default_max_failures(),
+            login_failure_window: default_failure_window(),
+            header: None,
+        }
+    }
+}
+
+/// Single sign-on by a trusted proxy: the identity header counts only when the request
+/// also carries the shared secret, so a client cannot claim an identity by itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HeaderAuth {
+    #[serde(default = "default_user_header")]
+    pub user_header: String,
+    #[serde(default = "default_secret_header")]
+    pub secret_header: String,
+    pub secret: String,
+}
+
+fn default_idle() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+fn default_absolute() -> Duration {
+    Duration::from_secs(12 * 3600)
+}
+fn default_max_failures() -> u32 {
+    5
+}
+fn default_failure_window() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+fn default_user_header() -> String {
+    "X-Remote-User".into()
+}
+fn default_secret_header() -> String {
+    "X-Tessera-Proxy-Secret".into()
+}
+
+/// Profile defaults below the users' own values: segment defaults, then portal defaults
+/// (then the descriptors' parameter defaults).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProfileSettings {
+    #[serde(default)]
+    pub defaults: BTreeMap<String, String>,
+    /// Checked in order; a user's explicit segment wins, else the first that matches.
+    #[serde(default)]
+    pub segments: Vec<SegmentRule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SegmentRule {
+    pub name: String,
+    /// Matches users having any of these roles (any user when empty)…
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// …and all of these attribute values.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    #[serde(default)]
+    pub defaults: BTreeMap<String, String>,
 }
 
 /// The fragment cache.

@@ -8,8 +8,8 @@ use std::time::Duration;
 use futures::future::join_all;
 use minijinja::{context, Value};
 use tessera_descriptors::{PageDef, Portal};
-use tessera_fragments::cache::{ChannelKey, Deps, KeyHasher, StageKey, StageValue};
-use tessera_fragments::{result_value, FragmentResult, Fragments, Status};
+use tessera_fragments::cache::{Deps, KeyHasher, StageKey, StageValue};
+use tessera_fragments::{result_value, FragmentResult, Fragments, RenderContext, Status};
 use tokio::time::{timeout_at, Instant};
 
 use crate::error::EngineError;
@@ -40,9 +40,10 @@ pub struct PageOutput {
     pub page_cached: bool,
 }
 
-/// Produces every slot of `page` concurrently. Fragments not done by the page deadline
-/// get a `timeout` result (or their fallback); their unfinished work is dropped, which
-/// cancels its backend calls.
+/// Produces every slot of the user's page instance concurrently. Fragments not done by
+/// the page deadline get a `timeout` result (or their fallback); their unfinished work is
+/// dropped, which cancels its backend calls. Forbidden and minimized slots are neither
+/// fetched nor rendered.
 pub async fn produce_slots(
     fragments: &Fragments,
     page: &PageDef,
@@ -50,40 +51,48 @@ pub async fn produce_slots(
 ) -> Vec<Slot> {
     let portal = fragments.portal();
     let deadline = Instant::now() + page.timeout;
-    let work = page.regions.iter().flat_map(|region| {
-        region.slots.iter().filter_map(move |slot| {
-            let def = portal.fragments.get(&slot.fragment)?;
-            Some(async move {
-                let started = Instant::now();
-                let produced = timeout_at(
-                    deadline,
-                    fragments.produce(def, slot.params.clone(), &request.viewer),
-                )
-                .await;
-                let result = produced.unwrap_or_else(|_| {
-                    fragments.failed(
-                        def,
-                        Status::Timeout,
-                        format!(
-                            "not ready within the page deadline of {}",
-                            tessera_descriptors::format_duration(page.timeout)
-                        ),
-                        started.elapsed(),
-                    )
-                });
-                Slot {
-                    region: region.name.clone(),
-                    optional: slot.optional,
-                    result,
-                }
-            })
-        })
+    let ctx = RenderContext {
+        viewer: &request.viewer,
+        channel: request.channel.key(),
+        profile: &request.profile,
+    };
+    let ctx = &ctx;
+    let planned = crate::personalize::plan(portal, page, request);
+    let work = planned.into_iter().map(|p| async move {
+        let result = if !p.allowed {
+            fragments.placeholder(
+                p.def,
+                Status::Forbidden,
+                Some("requires access you do not have".into()),
+            )
+        } else if p.minimized {
+            fragments.placeholder(p.def, Status::Minimized, None)
+        } else {
+            let started = Instant::now();
+            match timeout_at(deadline, fragments.produce_in(p.def, p.params, ctx)).await {
+                Ok(r) => r,
+                Err(_) => fragments.failed(
+                    p.def,
+                    Status::Timeout,
+                    format!(
+                        "not ready within the page deadline of {}",
+                        tessera_descriptors::format_duration(page.timeout)
+                    ),
+                    started.elapsed(),
+                ),
+            }
+        };
+        Slot {
+            region: p.region,
+            optional: p.optional,
+            result,
+        }
     });
     join_all(work).await
 }
 
 /// The page stage: the assembled page, cached under the versions of its parts when every
-/// slot has a cached version; rendered otherwise.
+/// slot is cached (or deliberately empty); rendered otherwise.
 pub fn page_stage(
     fragments: &Fragments,
     page: &PageDef,
@@ -92,8 +101,13 @@ pub fn page_stage(
 ) -> Result<PageOutput, EngineError> {
     let renderer = fragments.renderer();
     let cache = fragments.cache();
-    let layout_reads_user = renderer.reads_user(&page.layout);
-    let per_user = layout_reads_user || slots.iter().any(|s| s.result.per_user);
+    let layout = renderer.for_channel(&page.layout, request.channel.key());
+    let reads = LayoutReads {
+        user: renderer.reads_user(&layout),
+        profile: renderer.reads_profile(&layout),
+        csrf: renderer.reads_csrf(&layout),
+    };
+    let per_user = reads.user || slots.iter().any(|s| s.result.per_user);
     let max_age = slots
         .iter()
         .map(|s| s.result.max_age.unwrap_or_default())
@@ -102,22 +116,33 @@ pub fn page_stage(
         .unwrap_or_default();
     let mut h = KeyHasher::default();
     for s in &slots {
-        h.bytes(s.result.id.as_bytes())
+        h.bytes(s.region.as_bytes())
+            .bytes(s.result.id.as_bytes())
             .bytes(s.result.status.as_str().as_bytes())
             .u64(s.result.version.unwrap_or(0));
     }
-    let user_key: Option<Arc<str>> =
-        layout_reads_user.then(|| Arc::from(request.viewer.id.as_str()));
+    if reads.csrf {
+        // A layout with forms carries the session's token: one entry per session.
+        h.bytes(request.csrf.as_deref().unwrap_or_default().as_bytes());
+    }
+    let user_key: Option<Arc<str>> = reads.user.then(|| Arc::from(request.viewer.id.as_str()));
     let key = StageKey::Page {
         page: Arc::from(page.id.as_str()),
-        layout_version: renderer.version(&page.layout),
-        channel: ChannelKey::Html,
+        layout_version: renderer.version(&layout),
+        channel: request.channel.key(),
         slots: h.finish(),
+        profile: if reads.profile {
+            request.profile.hash()
+        } else {
+            0
+        },
         user: user_key.clone(),
     };
-    let cacheable = slots
-        .iter()
-        .all(|s| s.result.version.is_some() && s.result.status == Status::Ok);
+    let cacheable = slots.iter().all(|s| match s.result.status {
+        Status::Ok => s.result.version.is_some(),
+        Status::Forbidden | Status::Minimized => true,
+        _ => false,
+    });
     let output =
         |html: Arc<str>, version: Option<u64>, cached: bool, slots: Vec<Slot>| PageOutput {
             page_id: page.id.clone(),
@@ -143,13 +168,13 @@ pub fn page_stage(
         }
     }
     let html: Arc<str> =
-        Arc::from(render_layout(fragments, page, &slots, request, layout_reads_user)?.as_str());
+        Arc::from(render_layout(fragments, page, &layout, &slots, request, reads)?.as_str());
     if cacheable {
         let deps = Deps {
             entries: slots.iter().filter_map(|s| s.result.version).collect(),
             page: Some(Arc::from(page.id.as_str())),
             user: user_key,
-            templates: vec![Arc::from(page.layout.as_str())],
+            templates: vec![Arc::from(layout.as_ref())],
             ..Deps::default()
         };
         let entry = cache.insert(
@@ -163,13 +188,22 @@ pub fn page_stage(
     Ok(output(html, None, false, slots))
 }
 
+/// What a layout reads of the request; the rest is kept out of its context.
+#[derive(Debug, Clone, Copy)]
+pub struct LayoutReads {
+    pub user: bool,
+    pub profile: bool,
+    pub csrf: bool,
+}
+
 /// Renders the page's layout around its slots.
 pub fn render_layout(
     fragments: &Fragments,
     page: &PageDef,
+    layout: &str,
     slots: &[Slot],
     request: &PortalRequest,
-    with_user: bool,
+    reads: LayoutReads,
 ) -> Result<String, EngineError> {
     let portal = fragments.portal();
     let mut regions: BTreeMap<&str, Vec<Value>> = page
@@ -186,37 +220,69 @@ pub fn render_layout(
             .or_default()
             .push(value.clone());
         by_id.insert(slot.result.id.as_str(), value.clone());
-        if !slot.result.is_ok() {
+        if !matches!(
+            slot.result.status,
+            Status::Ok | Status::Minimized | Status::Forbidden
+        ) {
             missing.push(value);
         }
     }
     let ctx = context! {
         portal => portal_value(portal),
-        page => context! { id => &page.id, title => &page.title },
-        user => if with_user { Value::from_serialize(&request.viewer) } else { Value::UNDEFINED },
-        nav => nav(portal, Some(&page.id)),
+        page => context! { id => &page.id, title => &page.title, customizable => page.customizable },
+        user => if reads.user { Value::from_serialize(&request.viewer) } else { Value::UNDEFINED },
+        profile => if reads.profile { request.profile.to_value() } else { Value::UNDEFINED },
+        csrf => if reads.csrf { Value::from(request.csrf.clone()) } else { Value::UNDEFINED },
+        customize => customize_value(portal, page, request, reads),
+        nav => nav(portal, Some(&page.id), request),
         regions => regions,
         fragments => by_id,
         missing => missing,
     };
     fragments
         .renderer()
-        .render(&page.layout, ctx)
+        .render(layout, ctx)
         .map_err(|e| EngineError::Layout {
             page: page.id.clone(),
             detail: e.detail,
         })
 }
 
+/// The customization panel's values, for signed-in users on customizable pages.
+fn customize_value(
+    portal: &Portal,
+    page: &PageDef,
+    request: &PortalRequest,
+    reads: LayoutReads,
+) -> Value {
+    match (&request.csrf, page.customizable && reads.csrf) {
+        (Some(csrf), true) => {
+            let catalog: Vec<Value> = crate::personalize::catalog(portal, request)
+                .into_iter()
+                .map(|f| context! { id => &f.id, title => &f.title })
+                .collect();
+            context! {
+                action => format!("/pages/{}/customize", page.id),
+                csrf => csrf,
+                catalog => catalog,
+                regions => page.regions.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+            }
+        }
+        _ => Value::UNDEFINED,
+    }
+}
+
 pub fn portal_value(portal: &Portal) -> Value {
     context! { name => &portal.settings.portal.name, home => &portal.settings.portal.home }
 }
 
-/// The navigation: pages listed in it, in order, the current one marked.
-pub fn nav(portal: &Portal, current: Option<&str>) -> Vec<Value> {
+/// The navigation: pages listed in it that the user may see, in order, the current one
+/// marked.
+pub fn nav(portal: &Portal, current: Option<&str>, request: &PortalRequest) -> Vec<Value> {
     portal
         .nav_pages()
         .into_iter()
+        .filter(|p| request.allows(&p.access))
         .map(|p| {
             let href = if p.id == portal.settings.portal.home {
                 "/".to_owned()

@@ -10,6 +10,7 @@
 
 pub mod assemble;
 pub mod error;
+pub mod personalize;
 pub mod request;
 
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use tessera_service_access::ServiceAccess;
 
 pub use assemble::{PageOutput, Slot};
 pub use error::EngineError;
-pub use request::{Channel, PortalRequest};
+pub use request::{Channel, LayoutSlot, PageLayout, PortalRequest};
 
 /// One portal version, ready to serve.
 pub struct Engine {
@@ -83,23 +84,44 @@ impl Engine {
             .pages
             .get(id)
             .ok_or_else(|| EngineError::PageNotFound(id.to_owned()))?;
+        if !request.allows(&page.access) {
+            return Err(EngineError::Forbidden(id.to_owned()));
+        }
         let slots = assemble::produce_slots(&self.fragments, page, request).await;
         tracing::debug!(page = %page.id, slowest = ?assemble::total(&slots), "page assembled");
         assemble::page_stage(&self.fragments, page, slots, request)
     }
 
-    /// Renders a portal-level page such as `errors/404.html` with `portal`, `nav` and
-    /// the given values; `None` when the template is missing or fails.
-    pub fn render_portal_page(&self, template: &str, path: &str, message: &str) -> Option<String> {
+    /// Renders a portal-level page (`errors/404.html`, `auth/login.html`, …) with
+    /// `portal`, `nav`, `path`, `user` and the given extra values; `None` when the
+    /// template is missing or fails.
+    pub fn render_portal_page(
+        &self,
+        template: &str,
+        request: &PortalRequest,
+        extra: minijinja::Value,
+    ) -> Option<String> {
         if !self.portal.templates.contains(template) {
             return None;
         }
         let ctx = context! {
             portal => assemble::portal_value(&self.portal),
-            nav => assemble::nav(&self.portal, None),
-            path => path,
-            message => message,
+            nav => assemble::nav(&self.portal, None, request),
+            path => &request.path,
+            user => minijinja::Value::from_serialize(&request.viewer),
+            ..extra
         };
-        self.fragments.renderer().render(template, ctx).ok()
+        match self.fragments.renderer().render(template, ctx) {
+            Ok(html) => Some(html),
+            Err(e) => {
+                tracing::error!(template, error = %e, "portal page failed");
+                None
+            }
+        }
+    }
+
+    /// The fragments this request may add to a customizable page.
+    pub fn catalog(&self, request: &PortalRequest) -> Vec<&tessera_descriptors::FragmentDef> {
+        personalize::catalog(&self.portal, request)
     }
 }

@@ -25,7 +25,7 @@ pub mod result;
 pub mod source;
 pub mod xml_model;
 
-pub use context::{Params, Viewer};
+pub use context::{Params, Profile, RenderContext, Viewer};
 pub use model::Model;
 pub use produce::{result_value, FragmentState, Fragments};
 pub use render::{RenderError, Renderer};

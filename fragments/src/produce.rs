@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use crate::cache::{
     ChannelKey, Deps, Entry, FragmentCache, Impact, KeyHasher, Mode, StageKey, StageValue, Targets,
 };
-use crate::context::{Params, Viewer};
+use crate::context::{Params, Profile, RenderContext, Viewer};
 use crate::lifecycle::{freshness, Freshness};
 use crate::model::{read_body, select, Model};
 use crate::render::Renderer;
@@ -152,7 +152,7 @@ impl Fragments {
         params
     }
 
-    /// Produces a fragment; never fails (see the module docs).
+    /// Produces a fragment for the HTML channel with an empty profile.
     pub fn produce<'a>(
         &'a self,
         def: &'a FragmentDef,
@@ -160,9 +160,28 @@ impl Fragments {
         viewer: &'a Viewer,
     ) -> BoxFuture<'a, FragmentResult> {
         async move {
+            let profile = Profile::default();
+            let ctx = RenderContext {
+                viewer,
+                channel: ChannelKey::Html,
+                profile: &profile,
+            };
+            self.produce_in(def, params, &ctx).await
+        }
+        .boxed()
+    }
+
+    /// Produces a fragment; never fails (see the module docs).
+    pub fn produce_in<'a>(
+        &'a self,
+        def: &'a FragmentDef,
+        params: Params,
+        ctx: &'a RenderContext<'a>,
+    ) -> BoxFuture<'a, FragmentResult> {
+        async move {
             let started = Instant::now();
             let params = Self::resolve_params(def, &params);
-            let outcome = self.content(def, &params, viewer).await;
+            let outcome = self.content(def, &params, ctx).await;
             let elapsed = started.elapsed();
             match outcome {
                 Ok(c) => {
@@ -197,6 +216,31 @@ impl Fragments {
             }
         }
         .boxed()
+    }
+
+    /// A result for a fragment that is deliberately not produced (forbidden, minimized):
+    /// nothing is fetched or rendered.
+    pub fn placeholder(
+        &self,
+        def: &FragmentDef,
+        status: Status,
+        message: Option<String>,
+    ) -> FragmentResult {
+        FragmentResult {
+            id: def.id.clone(),
+            title: def.title.clone(),
+            status,
+            html: String::new(),
+            message,
+            cause: None,
+            elapsed: Duration::ZERO,
+            model: None,
+            version: None,
+            per_user: false,
+            age: Duration::ZERO,
+            origin: Origin::Local,
+            max_age: def.lifecycle.max_age,
+        }
     }
 
     /// The result for a fragment that has no content: its fallback when it declares one.
@@ -250,8 +294,9 @@ impl Fragments {
         &self,
         def: &FragmentDef,
         params: &Params,
-        viewer: &Viewer,
+        ctx: &RenderContext<'_>,
     ) -> Result<Content, Failure> {
+        let viewer = ctx.viewer;
         let source = match &def.source {
             Some(src) => Some(self.source_stage(def, src, params, viewer).await?),
             None => None,
@@ -261,15 +306,21 @@ impl Fragments {
         } else {
             join_all(def.includes.iter().filter_map(|inc| {
                 let child = self.portal.fragments.get(&inc.fragment)?;
-                Some(self.produce(child, Params::new(), viewer))
+                Some(self.produce_in(child, Params::new(), ctx))
             }))
             .await
         };
         let cache = &self.sources.cache;
-        let template_reads_user = def
+        let template = def
             .template
             .as_deref()
+            .map(|t| self.renderer.for_channel(t, ctx.channel));
+        let template_reads_user = template
+            .as_deref()
             .is_some_and(|t| self.renderer.reads_user(t));
+        let reads_profile = template
+            .as_deref()
+            .is_some_and(|t| self.renderer.reads_profile(t));
         let source_per_user = source
             .as_ref()
             .is_some_and(|s| s.entry.source().is_some_and(|d| d.user.is_some()));
@@ -282,11 +333,8 @@ impl Fragments {
         let rendered_key = StageKey::Rendered {
             fragment: Arc::from(def.id.as_str()),
             source_version,
-            template_version: def
-                .template
-                .as_deref()
-                .map_or(0, |t| self.renderer.version(t)),
-            channel: ChannelKey::Html,
+            template_version: template.as_deref().map_or(0, |t| self.renderer.version(t)),
+            channel: ctx.channel,
             params: params_hash(params),
             children: children
                 .iter()
@@ -295,6 +343,7 @@ impl Fragments {
                     h
                 })
                 .finish(),
+            profile: if reads_profile { ctx.profile.hash() } else { 0 },
             user: user_key.clone(),
         };
         let (origin, age, stale) = match source {
@@ -332,7 +381,7 @@ impl Fragments {
             Some(s) => self.model_stage(def, s)?,
             None => None,
         };
-        let html = match (&def.template, &model) {
+        let html = match (&template, &model) {
             (Some(template), _) => {
                 let model_value = match &model {
                     Some(Model::Markup(s)) => Value::from_safe_string(s.clone()),
@@ -350,15 +399,21 @@ impl Fragments {
                 } else {
                     Value::UNDEFINED
                 };
-                let ctx = context! {
+                let profile = if reads_profile {
+                    ctx.profile.to_value()
+                } else {
+                    Value::UNDEFINED
+                };
+                let values = context! {
                     model => model_value,
                     params => Value::from_serialize(params),
                     user => user,
+                    profile => profile,
                     fragment => context! { id => &def.id, title => &def.title },
                     children => children,
                 };
                 self.renderer
-                    .render(template, ctx)
+                    .render(template, values)
                     .map_err(|e| Failure::error(e.to_string()))?
             }
             (None, Some(Model::Markup(markup))) => markup.clone(),
@@ -377,7 +432,7 @@ impl Fragments {
                 entries: children.iter().filter_map(|c| c.version).collect(),
                 fragment: Some(Arc::from(def.id.as_str())),
                 user: user_key,
-                templates: def.template.iter().map(|t| Arc::from(t.as_str())).collect(),
+                templates: template.iter().map(|t| Arc::from(t.as_ref())).collect(),
                 ..Deps::default()
             };
             match (&source, model_version) {

@@ -15,6 +15,10 @@ pub struct Renderer {
     /// import or extend. Only those get the user in their context: a template that does
     /// not read the user renders the same for everyone and is cached once for all.
     reads_user: BTreeSet<String>,
+    /// Likewise for `profile`: those entries are keyed by the profile's hash.
+    reads_profile: BTreeSet<String>,
+    /// Likewise for `csrf` (a session's token): those entries are keyed by it.
+    reads_csrf: BTreeSet<String>,
     versions: HashMap<String, u64>,
     renders: Mutex<HashMap<String, u64>>,
     total_renders: AtomicU64,
@@ -52,10 +56,16 @@ impl Renderer {
             .iter()
             .map(|(n, t)| (n.clone(), t.version))
             .collect();
-        let reads_user = users_readers(&env, templates);
+        let reads_user = readers_of(&env, templates, "user");
+        let reads_profile = readers_of(&env, templates, "profile");
+        // Forms carry the session's token: `csrf` itself, or the `customize` panel.
+        let mut reads_csrf = readers_of(&env, templates, "csrf");
+        reads_csrf.extend(readers_of(&env, templates, "customize"));
         Self {
             env,
             reads_user,
+            reads_profile,
+            reads_csrf,
             versions,
             renders: Mutex::default(),
             total_renders: AtomicU64::new(0),
@@ -65,6 +75,32 @@ impl Renderer {
     /// Whether the template (or one it pulls in) reads `user`.
     pub fn reads_user(&self, template: &str) -> bool {
         self.reads_user.contains(template)
+    }
+
+    /// Whether the template (or one it pulls in) reads `csrf`.
+    pub fn reads_csrf(&self, template: &str) -> bool {
+        self.reads_csrf.contains(template)
+    }
+
+    /// Whether the template (or one it pulls in) reads `profile`.
+    pub fn reads_profile(&self, template: &str) -> bool {
+        self.reads_profile.contains(template)
+    }
+
+    /// The template to use for a channel: the light channel's own variant
+    /// (`light/<name>`) when the portal has one, else the HTML template.
+    pub fn for_channel<'a>(
+        &'a self,
+        template: &'a str,
+        channel: crate::cache::ChannelKey,
+    ) -> std::borrow::Cow<'a, str> {
+        if channel == crate::cache::ChannelKey::Light {
+            let light = format!("light/{template}");
+            if self.versions.contains_key(&light) {
+                return std::borrow::Cow::Owned(light);
+            }
+        }
+        std::borrow::Cow::Borrowed(template)
     }
 
     /// The template's content version (0 for an unknown template).
@@ -102,16 +138,16 @@ impl Renderer {
     }
 }
 
-/// The templates reading `user`: directly (minijinja's undeclared variables) or through
+/// The templates reading `var`: directly (minijinja's undeclared variables) or through
 /// any template they name (a quoted template name in their source, conservatively).
-fn users_readers(env: &Environment<'static>, templates: &Templates) -> BTreeSet<String> {
+fn readers_of(env: &Environment<'static>, templates: &Templates, var: &str) -> BTreeSet<String> {
     let names: Vec<&String> = templates.iter().map(|(n, _)| n).collect();
     let mut direct = BTreeSet::new();
     let mut refs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (name, t) in templates.iter() {
         let reads = env
             .get_template(name)
-            .map(|tpl| tpl.undeclared_variables(false).contains("user"))
+            .map(|tpl| tpl.undeclared_variables(false).contains(var))
             // A template that does not compile is reported at load time; treat it as
             // reading the user, the safe side.
             .unwrap_or(true);

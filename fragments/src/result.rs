@@ -22,6 +22,10 @@ pub enum Status {
     Unavailable,
     /// The backend failed (or was not called); the last good content is shown.
     Stale,
+    /// The user may not see it: it was neither fetched nor rendered.
+    Forbidden,
+    /// The user minimized it: only its title shows, nothing was fetched.
+    Minimized,
 }
 
 impl Status {
@@ -34,6 +38,8 @@ impl Status {
             Self::Disabled => "disabled",
             Self::Unavailable => "unavailable",
             Self::Stale => "stale",
+            Self::Forbidden => "forbidden",
+            Self::Minimized => "minimized",
         }
     }
 }

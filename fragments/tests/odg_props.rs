@@ -88,6 +88,7 @@ fn build(w: &World, cache: &FragmentCache) -> Vec<(StageKey, u64, BTreeSet<u8>)>
                 channel: ChannelKey::Html,
                 params: 0,
                 children: 0,
+                profile: 0,
                 user: user.clone(),
             };
             let rdeps = Deps {
@@ -122,6 +123,7 @@ fn build(w: &World, cache: &FragmentCache) -> Vec<(StageKey, u64, BTreeSet<u8>)>
                 layout_version: 1,
                 channel: ChannelKey::Html,
                 slots: u64::from(u),
+                profile: 0,
                 user: Some(format!("u{u}").into()),
             };
             let e = cache.insert(key.clone(), markup("<html>"), &deps, keep);

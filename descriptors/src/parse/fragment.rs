@@ -8,7 +8,9 @@ use crate::model::{
 use crate::path::PathTemplate;
 use crate::xml::Element;
 
-const ATTRS: &[&str] = &["id", "service", "path", "format", "select", "title"];
+const ATTRS: &[&str] = &[
+    "id", "service", "path", "format", "select", "title", "catalog",
+];
 const CHILDREN: &[&str] = &[
     "description",
     "param",
@@ -17,6 +19,7 @@ const CHILDREN: &[&str] = &[
     "include",
     "lifecycle",
     "depends-on",
+    "access",
 ];
 const PARAM_ATTRS: &[&str] = &["name", "type", "default", "choices", "min", "max"];
 
@@ -155,8 +158,12 @@ pub fn parse_fragment(el: &Element, diags: &mut Diagnostics) -> Option<FragmentD
             }
         }
     }
+    let access = super::access(el, diags);
+    let catalog = super::boolean(el, "catalog", false, diags);
     let id = id?;
     Some(FragmentDef {
+        access,
+        catalog,
         lifecycle,
         lifecycle_ref,
         depends_on,

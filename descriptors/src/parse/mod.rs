@@ -288,6 +288,38 @@ pub fn object_key(value: &str) -> Result<String, String> {
     Ok(v.to_owned())
 }
 
+/// `<access tokens="a b"/>`: the tokens, all required.
+pub(crate) fn access(el: &Element, diags: &mut Diagnostics) -> Vec<String> {
+    let Some(a) = at_most_one(el, "access", diags) else {
+        return Vec::new();
+    };
+    check_shape(a, &["tokens"], &[], diags);
+    let Some(tokens) = required(a, "tokens", diags) else {
+        return Vec::new();
+    };
+    let list: Vec<String> = tokens
+        .value
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if list.is_empty() {
+        diags.push(
+            tokens.location.clone(),
+            "attribute \"tokens\" names no token; leave <access> out to let everyone see it",
+        );
+    }
+    for t in &list {
+        if !t
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'))
+        {
+            diags.push(tokens.location.clone(), format!("invalid access token \"{t}\": use letters, digits, \".\", \"_\", \"-\" or \":\""));
+        }
+    }
+    list
+}
+
 /// A template path: relative, `/`-separated, no `..`.
 pub(crate) fn template_name(value: &str) -> Result<String, String> {
     let v = value.trim();

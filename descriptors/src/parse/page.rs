@@ -6,7 +6,15 @@ use crate::diag::Diagnostics;
 use crate::model::{PageDef, ParamValue, RegionDef, SlotDef};
 use crate::xml::Element;
 
-const ATTRS: &[&str] = &["id", "title", "layout", "timeout", "nav", "order"];
+const ATTRS: &[&str] = &[
+    "id",
+    "title",
+    "layout",
+    "timeout",
+    "nav",
+    "order",
+    "customizable",
+];
 
 /// Raw page-level parameter values; checked against the fragments' declarations once the
 /// whole set is known.
@@ -17,7 +25,9 @@ pub fn parse_page(
     default_timeout: Duration,
     diags: &mut Diagnostics,
 ) -> Option<(PageDef, RawSlotParams)> {
-    check_shape(el, ATTRS, &["region", "lifecycle"], diags);
+    check_shape(el, ATTRS, &["region", "lifecycle", "access"], diags);
+    let access = super::access(el, diags);
+    let customizable = boolean(el, "customizable", false, diags);
     let max_age = super::at_most_one(el, "lifecycle", diags).and_then(|l| {
         check_shape(l, &["max-age"], &[], diags);
         l.attr("max-age")
@@ -110,6 +120,8 @@ pub fn parse_page(
             order,
             regions,
             max_age,
+            access,
+            customizable,
         },
         raw_params,
     ))

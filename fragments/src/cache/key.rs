@@ -35,6 +35,8 @@ pub enum StageKey {
         params: u64,
         /// A hash of the children's versions (composite fragments).
         children: u64,
+        /// The profile's hash when the template reads the profile, else 0.
+        profile: u64,
         /// Set only when the template reads the user (or its source is per user).
         user: Option<Arc<str>>,
     },
@@ -45,6 +47,8 @@ pub enum StageKey {
         channel: ChannelKey,
         /// A hash of every slot's entry version and status.
         slots: u64,
+        /// The profile's hash when the layout reads the profile, else 0.
+        profile: u64,
         user: Option<Arc<str>>,
     },
 }

@@ -1,0 +1,108 @@
+//! The user's page instance: which fragments, where, with which parameters — from the
+//! page descriptor, the user's arrangement (customizable pages), their access tokens and
+//! their profile.
+
+use tessera_descriptors::{FragmentDef, PageDef, Portal};
+use tessera_fragments::Params;
+
+use crate::request::PortalRequest;
+
+/// One slot of a user's page instance.
+#[derive(Debug)]
+pub struct Planned<'a> {
+    pub region: String,
+    pub def: &'a FragmentDef,
+    pub params: Params,
+    pub optional: bool,
+    pub minimized: bool,
+    /// The user holds the fragment's tokens; otherwise it is neither fetched nor rendered.
+    pub allowed: bool,
+}
+
+/// The slots of `page` for this request, in order.
+pub fn plan<'a>(
+    portal: &'a Portal,
+    page: &'a PageDef,
+    request: &PortalRequest,
+) -> Vec<Planned<'a>> {
+    let page_params = |fragment: &str| {
+        page.slots()
+            .find(|s| s.fragment == fragment)
+            .map(|s| s.params.clone())
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    match request.layout.as_ref().filter(|_| page.customizable) {
+        Some(layout) => {
+            for s in &layout.slots {
+                // A saved arrangement may outlive a descriptor change: skip what no longer
+                // exists or is no longer allowed rather than failing the page.
+                let Some(def) = portal.fragments.get(&s.fragment) else {
+                    continue;
+                };
+                if !page.regions.iter().any(|r| r.name == s.region) || !request.allows(&def.access)
+                {
+                    continue;
+                }
+                out.push(Planned {
+                    region: s.region.clone(),
+                    def,
+                    params: page_params(&s.fragment),
+                    optional: false,
+                    minimized: s.minimized,
+                    allowed: true,
+                });
+            }
+        }
+        None => {
+            for region in &page.regions {
+                for slot in &region.slots {
+                    let Some(def) = portal.fragments.get(&slot.fragment) else {
+                        continue;
+                    };
+                    out.push(Planned {
+                        region: region.name.clone(),
+                        def,
+                        params: slot.params.clone(),
+                        optional: slot.optional,
+                        minimized: false,
+                        allowed: request.allows(&def.access),
+                    });
+                }
+            }
+        }
+    }
+    for p in &mut out {
+        apply_profile(p, request);
+    }
+    out
+}
+
+/// The user's parameter choices (`fragment.<id>.<param>` in the profile) win over the
+/// page's and the descriptor's defaults. A stored value the descriptor no longer
+/// accepts is ignored.
+fn apply_profile(p: &mut Planned<'_>, request: &PortalRequest) {
+    for decl in &p.def.params {
+        let name = format!("fragment.{}.{}", p.def.id, decl.name);
+        if let Some(raw) = request.profile.get(&name) {
+            match decl.parse_value(raw) {
+                Ok(v) => {
+                    p.params.insert(decl.name.clone(), v);
+                }
+                Err(e) => {
+                    tracing::debug!(fragment = %p.def.id, error = %e, "ignoring a stored parameter value")
+                }
+            }
+        }
+    }
+}
+
+/// The fragments a user may add to a customizable page.
+pub fn catalog<'a>(portal: &'a Portal, request: &PortalRequest) -> Vec<&'a FragmentDef> {
+    portal
+        .fragments
+        .values()
+        .filter(|f| f.catalog && request.allows(&f.access))
+        .map(|f| f.as_ref())
+        .collect()
+}

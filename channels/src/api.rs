@@ -39,9 +39,72 @@ struct FragmentJson<'a> {
     html: &'a str,
 }
 
+/// NDJSON is asked for with `?stream=ndjson` or `Accept: application/x-ndjson`.
+fn wants_ndjson(uri: &axum::http::Uri, headers: &HeaderMap) -> bool {
+    uri.query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "stream=ndjson"))
+        || headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/x-ndjson"))
+}
+
+/// One JSON line per fragment, each sent the moment it completes; the first line
+/// describes the page.
+fn ndjson(
+    state: &AppState,
+    request: tessera_engine::PortalRequest,
+) -> Result<Response, EngineError> {
+    let (page, mut slots) = state.engine.slot_events(request)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(32);
+    tokio::spawn(async move {
+        let head = serde_json::json!({ "page": { "id": page.id, "title": page.title } });
+        if tx
+            .send(bytes::Bytes::from(format!("{head}\n")))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        while let Some(s) = slots.recv().await {
+            let line = serde_json::json!({
+                "fragment": {
+                    "id": s.result.id,
+                    "title": s.result.title,
+                    "region": s.region,
+                    "status": s.result.status.as_str(),
+                    "message": s.result.message,
+                    "origin": s.result.origin.as_str(),
+                    "model": s.result.model,
+                    "html": s.result.html,
+                }
+            });
+            if tx
+                .send(bytes::Bytes::from(format!("{line}\n")))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let mut res = Response::new(crate::stream::body(rx, false));
+    let h = res.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/x-ndjson"),
+    );
+    h.insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("private, no-cache"),
+    );
+    Ok(res)
+}
+
 pub async fn page(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
     let identity = identify(&state, &headers).await;
@@ -53,6 +116,18 @@ pub async fn page(
         &format!("/api/v1/pages/{id}"),
     )
     .await;
+    if wants_ndjson(&uri, &headers) {
+        return match ndjson(&state, request) {
+            Ok(res) => res,
+            Err(EngineError::PageNotFound(_)) => {
+                error(StatusCode::NOT_FOUND, &format!("no page \"{id}\""))
+            }
+            Err(EngineError::Forbidden(_)) if identity.user.is_none() => {
+                error(StatusCode::UNAUTHORIZED, "sign in to see this page")
+            }
+            Err(_) => error(StatusCode::FORBIDDEN, "this page is not available to you"),
+        };
+    }
     match state.engine.render_page(&request).await {
         Ok(out) => Json(PageJson {
             id: &out.page_id,

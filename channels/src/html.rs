@@ -4,10 +4,19 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
+use tessera_descriptors::Delivery;
 use tessera_engine::{Channel, EngineError, LayoutSlot, PageLayout, PortalRequest};
 
 use crate::auth::{identify, Identity};
 use crate::AppState;
+
+/// `?delivery=buffered|in-order|out-of-order` overrides the page's delivery (testing).
+fn delivery_override(uri: &Uri) -> Option<Delivery> {
+    uri.query()?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("delivery="))
+        .and_then(Delivery::parse)
+}
 
 pub async fn home(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     page_response(&state, None, Channel::Html, &uri, &headers).await
@@ -84,7 +93,28 @@ async fn page_response(
 ) -> Response {
     let identity = identify(state, headers).await;
     let request = portal_request(state, &identity, page, channel, uri.path()).await;
+    let portal = state.engine.portal();
+    let page_delivery = portal
+        .pages
+        .get(
+            request
+                .page
+                .as_deref()
+                .unwrap_or(&portal.settings.portal.home),
+        )
+        .map(|p| p.delivery)
+        .unwrap_or_default();
+    let delivery = delivery_override(uri).unwrap_or(page_delivery);
+    if delivery != Delivery::Buffered {
+        return match state.engine.stream_page(request.clone(), delivery).await {
+            Ok(stream) => streamed(stream, headers),
+            Err(e) => engine_error(state, &identity, &request, uri, e),
+        };
+    }
     match state.engine.render_page(&request).await {
+        Ok(out) if out.redirect.is_some() => {
+            Redirect::to(out.redirect.as_deref().unwrap_or("/")).into_response()
+        }
         Ok(out) => {
             let cache_control = if out.per_user {
                 format!("private, max-age={}", out.max_age.as_secs())
@@ -98,10 +128,11 @@ async fn page_response(
                     v.split(',')
                         .any(|t| t.trim() == out.etag || t.trim() == "*")
                 });
-            let mut res = if not_modified {
+            let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::OK);
+            let mut res = if not_modified && status == StatusCode::OK {
                 StatusCode::NOT_MODIFIED.into_response()
             } else {
-                html(StatusCode::OK, out.html.to_string())
+                html(status, out.html.to_string())
             };
             let h = res.headers_mut();
             if let Ok(v) = HeaderValue::from_str(&out.etag) {
@@ -114,16 +145,57 @@ async fn page_response(
             h.insert(header::VARY, HeaderValue::from_static("Cookie"));
             res
         }
-        Err(EngineError::PageNotFound(_)) => not_found_page(state, &request),
-        Err(EngineError::Forbidden(_)) if identity.user.is_none() => {
+        Err(e) => engine_error(state, &identity, &request, uri, e),
+    }
+}
+
+fn streamed(stream: tessera_engine::PageStream, headers: &HeaderMap) -> Response {
+    if let Some(location) = &stream.redirect {
+        return Redirect::to(location).into_response();
+    }
+    let gzip = crate::stream::accepts_gzip(headers);
+    let mut res = Response::new(crate::stream::body(stream.body, gzip));
+    *res.status_mut() = StatusCode::from_u16(stream.status).unwrap_or(StatusCode::OK);
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    // Parts are decided while the page streams: keep it out of shared caches.
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Cookie, Accept-Encoding"),
+    );
+    if gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    // Proxies such as nginx buffer responses unless told not to.
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    res
+}
+
+fn engine_error(
+    state: &AppState,
+    identity: &Identity,
+    request: &PortalRequest,
+    uri: &Uri,
+    e: EngineError,
+) -> Response {
+    match e {
+        EngineError::PageNotFound(_) => not_found_page(state, request),
+        EngineError::Forbidden(_) if identity.user.is_none() => {
             let next = uri.path_and_query().map_or("/", |p| p.as_str());
             let encoded: String = url_encode(next);
             Redirect::to(&format!("/login?next={encoded}")).into_response()
         }
-        Err(EngineError::Forbidden(_)) => forbidden_page(state, &request),
-        Err(e @ EngineError::Layout { .. }) => {
+        EngineError::Forbidden(_) => forbidden_page(state, request),
+        e @ EngineError::Layout { .. } => {
             tracing::error!(error = %e, "layout failed");
-            error_page(state, &request)
+            error_page(state, request)
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - `api` — the JSON channel (`/api/v1/`)
 //! - `admin` — the admin JSON API (`/admin/api/`): services, toggles
 //! - `runtime` — wiring a node: store, toggles, health probes, engine
+//! - `stream` — streamed bodies (chunk-flushed gzip)
 //! - `server` — binding, serving and graceful shutdown
 
 pub mod admin;
@@ -19,6 +20,7 @@ pub mod demo_users;
 pub mod html;
 pub mod runtime;
 pub mod server;
+pub mod stream;
 
 use std::path::PathBuf;
 use std::sync::Arc;

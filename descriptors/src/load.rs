@@ -373,6 +373,26 @@ pub fn build(sources: &Sources) -> Result<Portal, Diagnostics> {
         );
     }
     if let Some(problem) = settings
+        .auth
+        .header
+        .as_ref()
+        .and_then(|h| crate::settings::check_admin_token(&h.secret))
+    {
+        diags.push(
+            Location::file_start(sources.settings_label.clone()),
+            format!("auth.header.secret {problem}"),
+        );
+    }
+    let mut segments = BTreeSet::new();
+    for rule in &settings.profile.segments {
+        if !segments.insert(rule.name.as_str()) {
+            diags.push(
+                Location::file_start(sources.settings_label.clone()),
+                format!("profile segment \"{}\" is defined twice", rule.name),
+            );
+        }
+    }
+    if let Some(problem) = settings
         .admin
         .token
         .as_deref()

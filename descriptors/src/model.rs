@@ -387,6 +387,46 @@ pub struct FragmentDef {
     pub access: Vec<String>,
     /// Users may add it to customizable pages (`catalog="true"`).
     pub catalog: bool,
+    /// Stylesheets and scripts the fragment needs (`<asset css|js="…"/>`); a page lists
+    /// each once in its head, however many fragments use it.
+    pub assets: Vec<Asset>,
+}
+
+/// A stylesheet or script a fragment needs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(tag = "kind", content = "href", rename_all = "lowercase")]
+pub enum Asset {
+    Css(String),
+    Js(String),
+}
+
+/// How a page reaches the browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// The whole page at once, when every fragment is done (or the deadline passed).
+    #[default]
+    Buffered,
+    /// Streamed in document order: each part flushed as soon as everything before it is
+    /// ready. No JavaScript needed.
+    InOrder,
+    /// The skeleton and ready fragments first; every other fragment streamed the moment
+    /// it completes and moved into its slot by a small inline script (without
+    /// JavaScript it shows at the end of the page).
+    OutOfOrder,
+}
+
+impl Delivery {
+    pub const NAMES: [&'static str; 3] = ["buffered", "in-order", "out-of-order"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "buffered" => Self::Buffered,
+            "in-order" => Self::InOrder,
+            "out-of-order" => Self::OutOfOrder,
+            _ => return None,
+        })
+    }
 }
 
 impl FragmentDef {
@@ -412,6 +452,9 @@ pub struct SlotDef {
     pub optional: bool,
     /// Page-level parameter values (checked against the fragment's declarations).
     pub params: BTreeMap<String, ParamValue>,
+    /// The response status (and first flush) waits for primary fragments; their failure
+    /// decides the status.
+    pub primary: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -442,6 +485,7 @@ pub struct PageDef {
     pub access: Vec<String>,
     /// Users may add, remove, reorder and minimize its fragments.
     pub customizable: bool,
+    pub delivery: Delivery,
 }
 
 impl PageDef {

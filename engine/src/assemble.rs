@@ -20,6 +20,7 @@ use crate::request::PortalRequest;
 pub struct Slot {
     pub region: String,
     pub optional: bool,
+    pub primary: bool,
     pub result: FragmentResult,
 }
 
@@ -38,6 +39,34 @@ pub struct PageOutput {
     pub max_age: Duration,
     /// Whether the assembled page came from the page cache.
     pub page_cached: bool,
+    /// The HTTP status the primary fragments decide (200 without primaries).
+    pub status: u16,
+    /// A primary fragment's backend redirected: the page redirects there.
+    pub redirect: Option<String>,
+}
+
+/// The status primary fragments decide: the first failing primary's, by cause.
+pub fn primary_status(slots: &[Slot]) -> (u16, Option<String>) {
+    for s in slots.iter().filter(|s| s.primary) {
+        if let Some(location) = &s.result.redirect {
+            return (302, Some(location.clone()));
+        }
+        let status = match s.result.status {
+            Status::Ok | Status::Stale | Status::Minimized => continue,
+            Status::Fallback => s.result.cause.unwrap_or(Status::Error),
+            other => other,
+        };
+        return (
+            match status {
+                Status::Timeout => 504,
+                Status::Disabled | Status::Unavailable => 503,
+                Status::Forbidden => 403,
+                _ => 502,
+            },
+            None,
+        );
+    }
+    (200, None)
 }
 
 /// Produces every slot of the user's page instance concurrently. Fragments not done by
@@ -85,6 +114,7 @@ pub async fn produce_slots(
         Slot {
             region: p.region,
             optional: p.optional,
+            primary: p.primary,
             result,
         }
     });
@@ -143,8 +173,11 @@ pub fn page_stage(
         Status::Forbidden | Status::Minimized => true,
         _ => false,
     });
+    let (status, redirect) = primary_status(&slots);
     let output =
         |html: Arc<str>, version: Option<u64>, cached: bool, slots: Vec<Slot>| PageOutput {
+            status,
+            redirect: redirect.clone(),
             page_id: page.id.clone(),
             title: page.title.clone(),
             etag: match version {
@@ -235,6 +268,7 @@ pub fn render_layout(
         csrf => if reads.csrf { Value::from(request.csrf.clone()) } else { Value::UNDEFINED },
         customize => customize_value(portal, page, request, reads),
         nav => nav(portal, Some(&page.id), request),
+        assets => assets_value(portal, slots),
         regions => regions,
         fragments => by_id,
         missing => missing,
@@ -270,6 +304,29 @@ fn customize_value(
         }
         _ => Value::UNDEFINED,
     }
+}
+
+/// Every stylesheet and script the page's fragments need, each once, in order.
+pub fn assets_value(portal: &Portal, slots: &[Slot]) -> Value {
+    let (mut css, mut js): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    for s in slots
+        .iter()
+        .filter(|s| !matches!(s.result.status, Status::Forbidden | Status::Minimized))
+    {
+        let Some(def) = portal.fragments.get(&s.result.id) else {
+            continue;
+        };
+        for a in &def.assets {
+            let (list, href) = match a {
+                tessera_descriptors::Asset::Css(h) => (&mut css, h.as_str()),
+                tessera_descriptors::Asset::Js(h) => (&mut js, h.as_str()),
+            };
+            if !list.contains(&href) {
+                list.push(href);
+            }
+        }
+    }
+    context! { css => css, js => js }
 }
 
 pub fn portal_value(portal: &Portal) -> Value {

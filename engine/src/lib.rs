@@ -12,6 +12,7 @@ pub mod assemble;
 pub mod error;
 pub mod personalize;
 pub mod request;
+pub mod stream;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use tessera_service_access::ServiceAccess;
 pub use assemble::{PageOutput, Slot};
 pub use error::EngineError;
 pub use request::{Channel, LayoutSlot, PageLayout, PortalRequest};
+pub use stream::PageStream;
 
 /// One portal version, ready to serve.
 pub struct Engine {

@@ -14,6 +14,7 @@ pub struct Planned<'a> {
     pub def: &'a FragmentDef,
     pub params: Params,
     pub optional: bool,
+    pub primary: bool,
     pub minimized: bool,
     /// The user holds the fragment's tokens; otherwise it is neither fetched nor rendered.
     pub allowed: bool,
@@ -49,6 +50,7 @@ pub fn plan<'a>(
                     def,
                     params: page_params(&s.fragment),
                     optional: false,
+                    primary: page.slots().any(|p| p.fragment == s.fragment && p.primary),
                     minimized: s.minimized,
                     allowed: true,
                 });
@@ -65,6 +67,7 @@ pub fn plan<'a>(
                         def,
                         params: slot.params.clone(),
                         optional: slot.optional,
+                        primary: slot.primary,
                         minimized: false,
                         allowed: request.allows(&def.access),
                     });

@@ -60,6 +60,7 @@ impl FragmentState {
 struct Failure {
     status: Status,
     message: String,
+    redirect: Option<String>,
 }
 
 impl Failure {
@@ -67,6 +68,7 @@ impl Failure {
         Self {
             status: Status::Error,
             message,
+            redirect: None,
         }
     }
 
@@ -79,6 +81,10 @@ impl Failure {
                 _ => Status::Error,
             },
             message: format!("{service}: {e}"),
+            redirect: match e {
+                CallError::Status(s) => s.location.clone(),
+                _ => None,
+            },
         }
     }
 }
@@ -210,9 +216,14 @@ impl Fragments {
                         age: c.age,
                         origin: c.origin,
                         max_age: def.lifecycle.max_age,
+                        redirect: None,
                     }
                 }
-                Err(f) => self.failed(def, f.status, f.message, elapsed),
+                Err(f) => {
+                    let mut r = self.failed(def, f.status, f.message, elapsed);
+                    r.redirect = f.redirect;
+                    r
+                }
             }
         }
         .boxed()
@@ -240,6 +251,7 @@ impl Fragments {
             age: Duration::ZERO,
             origin: Origin::Local,
             max_age: def.lifecycle.max_age,
+            redirect: None,
         }
     }
 
@@ -287,6 +299,7 @@ impl Fragments {
             age: Duration::ZERO,
             origin: Origin::Fallback,
             max_age: def.lifecycle.max_age,
+            redirect: None,
         }
     }
 

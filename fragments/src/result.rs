@@ -70,6 +70,8 @@ pub struct FragmentResult {
     pub origin: Origin,
     /// The browser max-age this fragment allows (its lifecycle's `max-age`).
     pub max_age: Option<Duration>,
+    /// Where the backend redirected (a primary fragment's redirect becomes the page's).
+    pub redirect: Option<String>,
 }
 
 /// Where a fragment's content came from, for timing headers and logs.

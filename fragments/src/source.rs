@@ -177,7 +177,11 @@ async fn fetch_once(
                 prev.revalidated(cache.now_ms());
                 Ok((prev, FetchKind::Revalidated))
             }
-            None => Err(tessera_service_access::BadStatus { status: 304 }.into()),
+            None => Err(tessera_service_access::BadStatus {
+                status: 304,
+                location: None,
+            }
+            .into()),
         };
     }
     let data = source_data(&response, &plan, keys);

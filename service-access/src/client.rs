@@ -82,8 +82,15 @@ pub(crate) async fn exchange(
     })?;
     let status = response.status();
     if !(status.is_success() || status == StatusCode::NOT_MODIFIED) {
+        let location = status
+            .is_redirection()
+            .then(|| response.headers().get(http::header::LOCATION))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         return Err(BadStatus {
             status: status.as_u16(),
+            location,
         }
         .into());
     }

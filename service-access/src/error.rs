@@ -12,6 +12,8 @@ pub struct Elapsed(pub Duration);
 #[error("the backend answered HTTP {status}")]
 pub struct BadStatus {
     pub status: u16,
+    /// `Location` of a redirect (3xx); a page's primary fragment passes it on.
+    pub location: Option<String>,
 }
 
 /// The body was larger than the configured cap.

@@ -10,11 +10,33 @@ use super::json_error;
 use crate::AppState;
 
 /// Lets the request through only with `Authorization: Bearer <admin token>`.
+/// Lets the request through with `Authorization: Bearer <admin token>`, or for a signed-in
+/// operator (with the session's `X-CSRF-Token` on anything but GET). Signed-in users
+/// without the operator token get 403.
 pub async fn require_admin(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
+    if request.headers().get(header::AUTHORIZATION).is_none() {
+        let identity = crate::auth::identify(&state, request.headers()).await;
+        if identity.user.is_some() {
+            if !identity.is_operator(&state.engine.portal().settings) {
+                return json_error(StatusCode::FORBIDDEN, "operators only");
+            }
+            let reads = request.method() == axum::http::Method::GET
+                || request.method() == axum::http::Method::HEAD;
+            if !reads
+                && !crate::auth::csrf::valid(
+                    &identity,
+                    &crate::auth::csrf::from_header(request.headers()),
+                )
+            {
+                return json_error(StatusCode::FORBIDDEN, "missing or wrong X-CSRF-Token");
+            }
+            return next.run(request).await;
+        }
+    }
     let Some(expected) = state.admin_token.as_deref() else {
         return json_error(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -20,6 +20,7 @@ const CHILDREN: &[&str] = &[
     "lifecycle",
     "depends-on",
     "access",
+    "asset",
 ];
 const PARAM_ATTRS: &[&str] = &["name", "type", "default", "choices", "min", "max"];
 
@@ -160,10 +161,29 @@ pub fn parse_fragment(el: &Element, diags: &mut Diagnostics) -> Option<FragmentD
     }
     let access = super::access(el, diags);
     let catalog = super::boolean(el, "catalog", false, diags);
+    let mut assets = Vec::new();
+    for a in el.children.iter().filter(|c| c.name == "asset") {
+        check_shape(a, &["css", "js"], &[], diags);
+        let asset = match (a.attr("css"), a.attr("js")) {
+            (Some(c), None) => super::asset_href(c, diags).map(crate::model::Asset::Css),
+            (None, Some(j)) => super::asset_href(j, diags).map(crate::model::Asset::Js),
+            _ => {
+                diags.push(
+                    a.location.clone(),
+                    "<asset> takes exactly one of \"css\" or \"js\"",
+                );
+                None
+            }
+        };
+        if let Some(asset) = asset.filter(|x| !assets.contains(x)) {
+            assets.push(asset);
+        }
+    }
     let id = id?;
     Some(FragmentDef {
         access,
         catalog,
+        assets,
         lifecycle,
         lifecycle_ref,
         depends_on,

@@ -320,6 +320,22 @@ pub(crate) fn access(el: &Element, diags: &mut Diagnostics) -> Vec<String> {
     list
 }
 
+/// An asset URL: a path on this portal (`/static/…`) or an https URL; never a
+/// `javascript:` or protocol-relative one.
+pub(crate) fn asset_href(attr: &crate::xml::Attr, diags: &mut Diagnostics) -> Option<String> {
+    let v = attr.value.trim();
+    let ok = ((v.starts_with('/') && !v.starts_with("//")) || v.starts_with("https://"))
+        && !v
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>');
+    if ok {
+        Some(v.to_owned())
+    } else {
+        diags.push(attr.location.clone(), format!("invalid asset \"{v}\": use a path on the portal (\"/static/news.css\") or an https:// URL"));
+        None
+    }
+}
+
 /// A template path: relative, `/`-separated, no `..`.
 pub(crate) fn template_name(value: &str) -> Result<String, String> {
     let v = value.trim();

@@ -14,6 +14,7 @@ const ATTRS: &[&str] = &[
     "nav",
     "order",
     "customizable",
+    "delivery",
 ];
 
 /// Raw page-level parameter values; checked against the fragments' declarations once the
@@ -28,6 +29,17 @@ pub fn parse_page(
     check_shape(el, ATTRS, &["region", "lifecycle", "access"], diags);
     let access = super::access(el, diags);
     let customizable = boolean(el, "customizable", false, diags);
+    let delivery = el
+        .attr("delivery")
+        .and_then(|a| {
+            super::keyword(
+                a,
+                &crate::model::Delivery::NAMES,
+                crate::model::Delivery::parse,
+                diags,
+            )
+        })
+        .unwrap_or_default();
     let max_age = super::at_most_one(el, "lifecycle", diags).and_then(|l| {
         check_shape(l, &["max-age"], &[], diags);
         l.attr("max-age")
@@ -66,7 +78,7 @@ pub fn parse_page(
         }
         let mut slots = Vec::new();
         for f in r.children.iter().filter(|c| c.name == "fragment") {
-            check_shape(f, &["ref", "optional"], &["param"], diags);
+            check_shape(f, &["ref", "optional", "primary"], &["param"], diags);
             let Some(reference) = required(f, "ref", diags) else {
                 continue;
             };
@@ -95,6 +107,7 @@ pub fn parse_page(
                 fragment: reference.value.clone(),
                 location: reference.location.clone(),
                 optional: boolean(f, "optional", false, diags),
+                primary: boolean(f, "primary", false, diags),
                 params: BTreeMap::<String, ParamValue>::new(),
             });
         }
@@ -122,6 +135,7 @@ pub fn parse_page(
             max_age,
             access,
             customizable,
+            delivery,
         },
         raw_params,
     ))

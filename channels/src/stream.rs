@@ -56,9 +56,7 @@ pub fn body(rx: mpsc::Receiver<Bytes>, gzip: bool) -> Body {
             },
             None => {
                 s.done = true;
-                s.gzip
-                    .take()
-                    .map(|enc| (enc.finish().map(Bytes::from), s))
+                s.gzip.take().map(|enc| (enc.finish().map(Bytes::from), s))
             }
         }
     });

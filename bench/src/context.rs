@@ -17,6 +17,9 @@ pub struct Options {
     pub connections: u32,
     /// wrk threads (`-t`); never more than the connections.
     pub threads: u32,
+    /// Runs per arm of an interleaved comparison (A, B, A, B, …): targets that compare
+    /// two scenarios are judged on the medians, not on one run of each.
+    pub rounds: u32,
 }
 
 impl Default for Options {
@@ -25,6 +28,7 @@ impl Default for Options {
             duration: Duration::from_secs(5),
             connections: 32,
             threads: 2,
+            rounds: 3,
         }
     }
 }
@@ -51,11 +55,63 @@ pub struct Check {
     pub met: bool,
 }
 
+/// One arm of an interleaved comparison: the medians of its runs, metric by metric.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub scenario: ScenarioId,
+    /// The arm's label; its runs are labelled `LABEL #1`, `LABEL #2`, …
+    pub label: String,
+    pub connections: u32,
+    pub runs: Vec<WrkReport>,
+    pub requests_per_sec: f64,
+    pub p50: Duration,
+    pub p90: Duration,
+    pub p99: Duration,
+    /// Failed requests over all runs (socket errors and non-2xx/3xx).
+    pub errors: u64,
+    pub requests: u64,
+}
+
+impl Summary {
+    pub fn of(scenario: ScenarioId, label: &str, connections: u32, runs: Vec<WrkReport>) -> Self {
+        let pick = |f: fn(&WrkReport) -> Duration| median_duration(runs.iter().map(f).collect());
+        Self {
+            scenario,
+            label: label.to_owned(),
+            connections,
+            requests_per_sec: median(runs.iter().map(|r| r.requests_per_sec).collect()),
+            p50: pick(|r| r.p50),
+            p90: pick(|r| r.p90),
+            p99: pick(|r| r.p99),
+            errors: runs.iter().map(WrkReport::errors).sum(),
+            requests: runs.iter().map(|r| r.requests).sum(),
+            runs,
+        }
+    }
+}
+
+/// The median (the mean of the two middle values for an even count; 0 when empty).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+fn median_duration(values: Vec<Duration>) -> Duration {
+    Duration::from_secs_f64(median(values.iter().map(Duration::as_secs_f64).collect()))
+}
+
 /// Everything an invocation has measured so far.
 #[derive(Debug, Default)]
 pub struct Context {
     pub options: Options,
     pub measurements: Vec<Measurement>,
+    /// Arms of interleaved comparisons, with their medians.
+    pub summaries: Vec<Summary>,
     pub checks: Vec<Check>,
     pub notes: Vec<String>,
 }
@@ -82,7 +138,19 @@ impl Context {
             threads: self.options.threads,
             connections,
             duration,
+            script: None,
         };
+        self.measure_run(scenario, label, run).await
+    }
+
+    /// Runs wrk as `run` says and records the run.
+    pub async fn measure_run(
+        &mut self,
+        scenario: ScenarioId,
+        label: &str,
+        run: WrkRun,
+    ) -> Result<WrkReport, BenchError> {
+        let connections = run.connections;
         eprintln!("  {label}: {run}");
         let report = wrk::run(&run).await?;
         eprintln!(
@@ -109,6 +177,11 @@ impl Context {
             .iter()
             .find(|m| m.label == label)
             .map(|m| &m.report)
+    }
+
+    /// The interleaved arm recorded under `label`.
+    pub fn summary(&self, label: &str) -> Option<&Summary> {
+        self.summaries.iter().find(|s| s.label == label)
     }
 
     /// Records a target and whether it was met.
@@ -144,4 +217,16 @@ impl Context {
 /// A duration as milliseconds with two decimals: `81.25 ms`.
 pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(Vec::new()), 0.0);
+    }
 }

@@ -15,17 +15,23 @@ use tessera_bench::{report, scenario, wrk, Context, Options, ScenarioId};
 #[command(name = "tessera-bench")]
 struct Cli {
     /// Scenarios to run (default: all). Scenarios a target compares against are
-    /// added. One of: all, static, healthy8, hung-breaker-open, s2-cold-fanout, s3-hung.
+    /// added. One of: all, static, healthy8, hung-breaker-open, cached8, s1-cached-home,
+    /// s2-cold-fanout, s3-hung.
     scenarios: Vec<String>,
     /// Seconds per measured run.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
     secs: u64,
-    /// Connections for static, healthy8 and hung-breaker-open (S2/S3 use 8).
+    /// Connections for static, healthy8, hung-breaker-open and cached8 (S1 uses 64,
+    /// S2/S3 use 8).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1000))]
     connections: u32,
     /// wrk threads.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     threads: u32,
+    /// Runs of each arm of an interleaved comparison (hung-breaker-open, cached8,
+    /// s1-cached-home): A, B, A, B, …; targets are judged on the medians.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    rounds: u32,
     /// Where to write the Markdown report.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/results/latest.md"))]
     out: PathBuf,
@@ -64,6 +70,7 @@ async fn main() -> ExitCode {
         duration: Duration::from_secs(cli.secs),
         connections: cli.connections,
         threads: cli.threads,
+        rounds: cli.rounds,
     });
     let mut failed = false;
     for id in &plan {

@@ -9,12 +9,15 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use axum::http::{header, HeaderValue, StatusCode};
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use tessera_descriptors::Portal;
+use tessera_store::Store;
 use tessera_test_support::PortalDir;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -34,13 +37,16 @@ pub struct Node {
 }
 
 impl Node {
-    /// A Tessera node serving the portal in `dir`.
+    /// A Tessera node serving the portal in `dir`, over a new in-memory store.
     pub async fn tessera(dir: &PortalDir) -> Result<Node, BenchError> {
+        Self::tessera_with(dir, memory_store().await?).await
+    }
+
+    /// A Tessera node serving the portal in `dir` over `store` (prepared by the caller,
+    /// e.g. with the users a scenario signs in as).
+    pub async fn tessera_with(dir: &PortalDir, store: Arc<dyn Store>) -> Result<Node, BenchError> {
         let portal = Portal::load(&dir.config_dir(), &dir.templates_dir())
             .map_err(|d| BenchError::Portal(d.to_string()))?;
-        let store = tessera_store::open("sqlite::memory:")
-            .await
-            .map_err(|e| BenchError::Setup(format!("in-memory store: {e}")))?;
         let cancel = CancellationToken::new();
         let state = tessera_channels::runtime::start(portal, store, &cancel)
             .await
@@ -50,27 +56,28 @@ impl Node {
         Self::serve(router, admin_token, cancel).await
     }
 
-    /// The static baseline: `page` for `GET /`, with Tessera's page headers.
+    /// The static baseline: `page` for `GET /`, with Tessera's page headers for an
+    /// uncached page.
     pub async fn static_page(page: Bytes) -> Result<Node, BenchError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        Self::static_response(page, headers).await
+    }
+
+    /// The static baseline for a page Tessera served: `page` for `GET /` with exactly
+    /// `headers` (those Tessera sent: type, ETag, Cache-Control, Vary), so that both
+    /// responses have the same bytes on the wire apart from the date.
+    pub async fn static_response(page: Bytes, headers: HeaderMap) -> Result<Node, BenchError> {
         let router = Router::new()
             .route(
                 "/",
                 get(move || {
-                    let page = page.clone();
-                    async move {
-                        (
-                            StatusCode::OK,
-                            [
-                                (
-                                    header::CONTENT_TYPE,
-                                    HeaderValue::from_static("text/html; charset=utf-8"),
-                                ),
-                                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-                            ],
-                            page,
-                        )
-                            .into_response()
-                    }
+                    let (page, headers) = (page.clone(), headers.clone());
+                    async move { (StatusCode::OK, headers, page).into_response() }
                 }),
             )
             .layer(TraceLayer::new_for_http());
@@ -107,6 +114,11 @@ impl Node {
         format!("http://{}/", self.addr)
     }
 
+    /// `http://127.0.0.1:PORT/admin/api/cache`: the fragment cache's figures.
+    pub fn cache_url(&self) -> String {
+        format!("http://{}/admin/api/cache", self.addr)
+    }
+
     /// `http://127.0.0.1:PORT/admin/api/services/ID`.
     pub fn service_url(&self, id: &str) -> String {
         format!("http://{}/admin/api/services/{id}", self.addr)
@@ -115,6 +127,13 @@ impl Node {
     pub fn admin_token(&self) -> Option<&str> {
         self.admin_token.as_deref()
     }
+}
+
+/// A new, empty in-memory SQLite store.
+pub async fn memory_store() -> Result<Arc<dyn Store>, BenchError> {
+    tessera_store::open("sqlite::memory:")
+        .await
+        .map_err(|e| BenchError::Setup(format!("in-memory store: {e}")))
 }
 
 impl Drop for Node {

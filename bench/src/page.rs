@@ -6,15 +6,17 @@
 //! request for test assertions, which under load grows memory by a few hundred bytes
 //! per call and adds a mutex to every answer. `SimServer` only counts.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::Router;
 use bytes::Bytes;
+use tessera_store::Store;
 use tessera_test_support::{Behavior, Mode, PortalDir, SimServer};
 
-use crate::node::Node;
-use crate::portal::{self, FRAGMENTS, FRAGMENT_BYTES};
+use crate::node::{memory_store, Node};
+use crate::portal::{self, PortalSpec, FRAGMENTS, FRAGMENT_BYTES};
 use crate::BenchError;
 
 /// How one backend answers.
@@ -46,8 +48,18 @@ pub struct BenchPage {
 }
 
 impl BenchPage {
-    /// Starts one backend per entry of `backends` (exactly [`FRAGMENTS`]) and a node.
+    /// Starts one backend per entry of `backends` (exactly [`FRAGMENTS`]) and a node
+    /// serving the default portal (nothing cached, anonymous).
     pub async fn start(backends: &[Backend; FRAGMENTS]) -> Result<BenchPage, BenchError> {
+        Self::start_with(backends, &PortalSpec::default(), memory_store().await?).await
+    }
+
+    /// Starts the backends and a node serving the portal `spec` describes over `store`.
+    pub async fn start_with(
+        backends: &[Backend; FRAGMENTS],
+        spec: &PortalSpec,
+        store: Arc<dyn Store>,
+    ) -> Result<BenchPage, BenchError> {
         let body = Bytes::from(portal::payload(FRAGMENT_BYTES));
         let mut started = Vec::with_capacity(FRAGMENTS);
         for (i, backend) in backends.iter().enumerate() {
@@ -58,9 +70,10 @@ impl BenchPage {
                     (
                         [
                             (CONTENT_TYPE, "application/json"),
-                            // Explicitly not cacheable: these scenarios measure
+                            // Explicitly not cacheable: the uncached scenarios measure
                             // assembly from the backends, whatever caching defaults
-                            // the portal grows.
+                            // the portal grows. (The cached ones write a `ttl`, which
+                            // wins over `no-store`.)
                             (CACHE_CONTROL, "no-store"),
                         ],
                         body,
@@ -83,8 +96,8 @@ impl BenchPage {
             started.push(server);
         }
         let urls: Vec<String> = started.iter().map(SimServer::url).collect();
-        let dir = portal::write(&urls);
-        let node = Node::tessera(&dir).await?;
+        let dir = portal::write_with(&urls, spec);
+        let node = Node::tessera_with(&dir, store).await?;
         Ok(BenchPage {
             node,
             backends: started,

@@ -63,17 +63,45 @@ pub fn fallback_text(i: usize) -> String {
     format!("Fragment {} is unavailable right now.", i + 1)
 }
 
+/// What varies between the benchmark portals: everything else (page, layout,
+/// templates, services, breakers, fallbacks) is the same in every scenario.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortalSpec {
+    /// A `<lifecycle>` element written into every fragment (`None`: none, so the
+    /// backends' `Cache-Control: no-store` keeps everything uncached).
+    pub lifecycle: Option<&'static str>,
+    /// The first this many fragments are per user: their backend path ends in
+    /// `/{user.id}`, so their source, rendered markup and the page are per user.
+    pub per_user_fragments: usize,
+    /// `[auth.header] secret`: trust `X-Remote-User` on requests carrying this secret in
+    /// `X-Tessera-Proxy-Secret` (single sign-on by a trusted proxy).
+    pub sso_secret: Option<&'static str>,
+}
+
+/// The lifecycle of `cached8` and S1: fresh for an hour, i.e. for the whole run once
+/// warmed. A written `ttl` wins over the backends' `no-store`.
+pub const LONG_LIFECYCLE: &str = r#"<lifecycle ttl="1h"/>"#;
+
 /// Writes the benchmark portal with service `i` pointing at `backend_urls[i]`.
 pub fn write(backend_urls: &[String]) -> PortalDir {
+    write_with(backend_urls, &PortalSpec::default())
+}
+
+/// Writes the benchmark portal as `spec` says.
+pub fn write_with(backend_urls: &[String], spec: &PortalSpec) -> PortalDir {
     let dir = PortalDir::new();
-    dir.file(
-        "config/tessera.toml",
-        &format!(
-            "[portal]\nname = \"Tessera bench\"\nhome = \"home\"\n\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n"
-        ),
+    let mut toml = format!(
+        "[portal]\nname = \"Tessera bench\"\nhome = \"home\"\n\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n"
     );
+    if let Some(secret) = spec.sso_secret {
+        toml.push_str(&format!("\n[auth.header]\nsecret = \"{secret}\"\n"));
+    }
+    dir.file("config/tessera.toml", &toml);
     dir.template("layouts/bench.html", LAYOUT);
     dir.template("fragments/items.html", FRAGMENT_TEMPLATE);
+    let lifecycle = spec
+        .lifecycle
+        .map_or_else(String::new, |l| format!("  {l}\n"));
     let mut slots = String::new();
     for (i, url) in backend_urls.iter().enumerate() {
         let (service, fragment) = (service_id(i), fragment_id(i));
@@ -83,10 +111,15 @@ pub fn write(backend_urls: &[String]) -> PortalDir {
                 "<service id=\"{service}\" base-url=\"{url}\" timeout=\"{SERVICE_TIMEOUT_MS}ms\">{BREAKER}</service>\n"
             ),
         );
+        let user = if i < spec.per_user_fragments {
+            "/{user.id}"
+        } else {
+            ""
+        };
         dir.fragment_xml(
             &fragment,
             &format!(
-                "<fragment id=\"{fragment}\" service=\"{service}\" path=\"/items/{n}\" title=\"Fragment {n}\">\n  <template>fragments/items.html</template>\n  <fallback>{fallback}</fallback>\n</fragment>\n",
+                "<fragment id=\"{fragment}\" service=\"{service}\" path=\"/items/{n}{user}\" title=\"Fragment {n}\">\n  <template>fragments/items.html</template>\n  <fallback>{fallback}</fallback>\n{lifecycle}</fragment>\n",
                 n = i + 1,
                 fallback = fallback_text(i),
             ),

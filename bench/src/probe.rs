@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
+use http::HeaderMap;
 use serde_json::Value;
 
 use crate::node::Node;
@@ -23,8 +24,19 @@ pub struct Probe {
 #[derive(Debug, Clone)]
 pub struct Fetched {
     pub status: u16,
+    pub headers: HeaderMap,
     pub body: String,
     pub took: Duration,
+}
+
+impl Fetched {
+    /// A response header as text (empty when absent or not text).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
 }
 
 /// What warming a breaker open took.
@@ -34,6 +46,48 @@ pub struct Warmup {
     /// The slowest of those pages: they were all served while the breaker was closed.
     pub max_latency: Duration,
     pub took: Duration,
+}
+
+/// The fragment cache's counters (`GET /admin/api/cache`) at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CacheStats {
+    pub entries: u64,
+    pub bytes: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub inserts: u64,
+}
+
+impl CacheStats {
+    /// What happened between `before` and `self`: hits, misses, inserts (entries and
+    /// bytes are `self`'s).
+    pub fn since(&self, before: &CacheStats) -> CacheStats {
+        CacheStats {
+            entries: self.entries,
+            bytes: self.bytes,
+            hits: self.hits.saturating_sub(before.hits),
+            misses: self.misses.saturating_sub(before.misses),
+            inserts: self.inserts.saturating_sub(before.inserts),
+        }
+    }
+
+    /// Hits among lookups (0 when there were none).
+    pub fn hit_ratio(&self) -> f64 {
+        let lookups = self.hits + self.misses;
+        if lookups == 0 {
+            0.0
+        } else {
+            self.hits as f64 / lookups as f64
+        }
+    }
+}
+
+/// The `state` field of an admin API answer about a service.
+fn state_of(json: Value) -> Result<String, BenchError> {
+    json.get("state")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| BenchError::Http(format!("admin API: no \"state\" in {json}")))
 }
 
 impl Probe {
@@ -47,20 +101,33 @@ impl Probe {
 
     /// `GET url`, timed.
     pub async fn page(&self, url: &str) -> Result<Fetched, BenchError> {
+        self.page_as(url, &[]).await
+    }
+
+    /// `GET url` with extra request headers (e.g. a single-sign-on identity), timed.
+    pub async fn page_as(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+    ) -> Result<Fetched, BenchError> {
         let started = Instant::now();
-        let res = self
-            .client
-            .get(url)
+        let mut req = self.client.get(url);
+        for (name, value) in headers {
+            req = req.header(*name, value.as_str());
+        }
+        let res = req
             .send()
             .await
             .map_err(|e| BenchError::Http(format!("GET {url}: {e}")))?;
         let status = res.status().as_u16();
+        let headers = res.headers().clone();
         let body = res
             .text()
             .await
             .map_err(|e| BenchError::Http(format!("GET {url}: body: {e}")))?;
         Ok(Fetched {
             status,
+            headers,
             body,
             took: started.elapsed(),
         })
@@ -69,7 +136,24 @@ impl Probe {
     /// The service's `state` from the admin API (`closed`, `open`, `half_open`, …).
     pub async fn service_state(&self, node: &Node, service: &str) -> Result<String, BenchError> {
         let req = self.client.get(node.service_url(service));
-        self.admin(node, req).await
+        state_of(self.admin(node, req).await?)
+    }
+
+    /// The fragment cache's figures from `GET /admin/api/cache`.
+    pub async fn cache_stats(&self, node: &Node) -> Result<CacheStats, BenchError> {
+        let json = self.admin(node, self.client.get(node.cache_url())).await?;
+        let field = |name: &str| {
+            json.get(name)
+                .and_then(Value::as_u64)
+                .ok_or_else(|| BenchError::Http(format!("admin API: no {name:?} in {json}")))
+        };
+        Ok(CacheStats {
+            entries: field("entries")?,
+            bytes: field("bytes")?,
+            hits: field("hits")?,
+            misses: field("misses")?,
+            inserts: field("inserts")?,
+        })
     }
 
     /// `POST /admin/api/services/ID/ACTION` (`force-closed`, `enable`, `reset`, …);
@@ -85,10 +169,10 @@ impl Probe {
             .post(format!("{}/{action}", node.service_url(service)))
             .header("content-type", "application/json")
             .body(r#"{"reason":"benchmark harness"}"#);
-        self.admin(node, req).await
+        state_of(self.admin(node, req).await?)
     }
 
-    async fn admin(&self, node: &Node, req: reqwest::RequestBuilder) -> Result<String, BenchError> {
+    async fn admin(&self, node: &Node, req: reqwest::RequestBuilder) -> Result<Value, BenchError> {
         let token = node
             .admin_token()
             .ok_or_else(|| BenchError::Setup("the node has no admin token".into()))?;
@@ -107,12 +191,8 @@ impl Probe {
                 "admin API answered {status}: {text}"
             )));
         }
-        let json: Value = serde_json::from_str(&text)
-            .map_err(|e| BenchError::Http(format!("admin API: not JSON ({e}): {text}")))?;
-        json.get("state")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| BenchError::Http(format!("admin API: no \"state\" in {text}")))
+        serde_json::from_str(&text)
+            .map_err(|e| BenchError::Http(format!("admin API: not JSON ({e}): {text}")))
     }
 
     /// Sends rounds of `concurrency` page requests until the admin API reports

@@ -29,6 +29,10 @@ pub fn markdown(ctx: &Context, machine: &Machine, ran: &[ScenarioId]) -> String 
     );
     out.push_str(&runs_table(ctx));
     out.push('\n');
+    if !ctx.summaries.is_empty() {
+        out.push_str(&medians_table(ctx));
+        out.push('\n');
+    }
     out.push_str(&targets_table(ctx));
     if !ctx.notes.is_empty() {
         out.push_str("\nNotes:\n");
@@ -41,10 +45,11 @@ pub fn markdown(ctx: &Context, machine: &Machine, ran: &[ScenarioId]) -> String 
 
 fn describe_options(options: &Options) -> String {
     format!(
-        "Each run: wrk -t{} --latency for {} s; `static`, `healthy8` and `hung-breaker-open` with {} connections, S2/S3 with 8.",
+        "Each run: wrk -t{} --latency for {} s; `static`, `healthy8`, `hung-breaker-open` and `cached8` with {} connections, S1 with 64, S2/S3 with 8. Interleaved comparisons: {} runs per arm, in turn (A, B, A, B, …), judged on the medians.",
         options.threads,
         options.duration.as_secs(),
-        options.connections
+        options.connections,
+        options.rounds
     )
 }
 
@@ -80,6 +85,36 @@ pub fn runs_table(ctx: &Context) -> String {
                 || "—".to_owned(),
                 |c| format!("{:.2}", c as f64 / r.requests.max(1) as f64)
             )
+        );
+    }
+    out
+}
+
+/// One row per arm of an interleaved comparison: the medians of its runs (each metric's
+/// median on its own), and every run's requests/s.
+pub fn medians_table(ctx: &Context) -> String {
+    let mut out = String::from(
+        "| arm (medians) | conns | runs | req/s | p50 | p90 | p99 | errors | req/s of each run |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    for s in &ctx.summaries {
+        let each: Vec<String> = s
+            .runs
+            .iter()
+            .map(|r| format!("{:.0}", r.requests_per_sec))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} |",
+            s.label,
+            s.connections,
+            s.runs.len(),
+            s.requests_per_sec,
+            ms(s.p50),
+            ms(s.p90),
+            ms(s.p99),
+            s.errors,
+            each.join(", ")
         );
     }
     out

@@ -7,6 +7,7 @@
 //! is missing, so a changed wrk output never turns into silent zeros.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -23,6 +24,8 @@ pub struct WrkRun {
     pub threads: u32,
     pub connections: u32,
     pub duration: Duration,
+    /// A Lua script (`-s`), e.g. one that sets a different user header per request.
+    pub script: Option<PathBuf>,
 }
 
 /// What wrk reported for one run.
@@ -153,11 +156,15 @@ async fn apt(args: &[&str]) -> Result<(), String> {
 /// process is killed if it outlives its duration by more than [`GRACE`].
 pub async fn run(run: &WrkRun) -> Result<WrkReport, WrkError> {
     let secs = run.duration.as_secs().max(1);
-    let child = Command::new("wrk")
-        .arg(format!("-t{}", run.threads.min(run.connections).max(1)))
+    let mut cmd = Command::new("wrk");
+    cmd.arg(format!("-t{}", run.threads.min(run.connections).max(1)))
         .arg(format!("-c{}", run.connections.max(1)))
         .arg(format!("-d{secs}s"))
-        .arg("--latency")
+        .arg("--latency");
+    if let Some(script) = &run.script {
+        cmd.arg("-s").arg(script);
+    }
+    let child = cmd
         .arg(&run.url)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -283,12 +290,15 @@ impl fmt::Display for WrkRun {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "wrk -t{} -c{} -d{}s --latency {}",
+            "wrk -t{} -c{} -d{}s --latency",
             self.threads.min(self.connections).max(1),
             self.connections,
             self.duration.as_secs().max(1),
-            self.url
-        )
+        )?;
+        if let Some(script) = &self.script {
+            write!(f, " -s {}", script.display())?;
+        }
+        write!(f, " {}", self.url)
     }
 }
 

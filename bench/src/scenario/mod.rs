@@ -4,10 +4,13 @@
 //! [`ScenarioId`] with its name, summary and the scenarios it compares against, a
 //! file here with its `run`, and a line in [`run`].
 
+mod cached;
+mod cached_users;
 mod cold_fanout;
 mod healthy;
 mod hung_breaker;
 mod hung_fanout;
+mod interleave;
 mod static_baseline;
 
 use std::fmt;
@@ -24,16 +27,20 @@ pub enum ScenarioId {
     Static,
     Healthy8,
     HungBreakerOpen,
+    Cached8,
+    S1CachedHome,
     S2ColdFanout,
     S3Hung,
 }
 
 impl ScenarioId {
     /// Every scenario, in the order `all` runs them.
-    pub const ALL: [ScenarioId; 5] = [
+    pub const ALL: [ScenarioId; 7] = [
         ScenarioId::Static,
         ScenarioId::Healthy8,
         ScenarioId::HungBreakerOpen,
+        ScenarioId::Cached8,
+        ScenarioId::S1CachedHome,
         ScenarioId::S2ColdFanout,
         ScenarioId::S3Hung,
     ];
@@ -44,6 +51,8 @@ impl ScenarioId {
             ScenarioId::Static => "static",
             ScenarioId::Healthy8 => "healthy8",
             ScenarioId::HungBreakerOpen => "hung-breaker-open",
+            ScenarioId::Cached8 => "cached8",
+            ScenarioId::S1CachedHome => "s1-cached-home",
             ScenarioId::S2ColdFanout => "s2-cold-fanout",
             ScenarioId::S3Hung => "s3-hung",
         }
@@ -59,7 +68,13 @@ impl ScenarioId {
             ScenarioId::Static => "the page's bytes as one static in-memory response (baseline)",
             ScenarioId::Healthy8 => "eight ~3 KB fragments from eight instant backends, no cache",
             ScenarioId::HungBreakerOpen => {
-                "healthy8 with one backend hanging and its breaker open (issue #3)"
+                "healthy8 with one backend hanging and its breaker open, interleaved with healthy8 (issue #3)"
+            }
+            ScenarioId::Cached8 => {
+                "eight fragments with ttl=1h, served from the page cache, interleaved with static bytes (issue #4)"
+            }
+            ScenarioId::S1CachedHome => {
+                "cached page, 1,000 single-sign-on users, 2 of 8 fragments per user, 64 connections (issue #9 S1)"
             }
             ScenarioId::S2ColdFanout => {
                 "backends at 10,10,20,20,30,30,40,80 ms, 8 connections, no cache (issue #9 S2)"
@@ -71,11 +86,16 @@ impl ScenarioId {
     }
 
     /// Scenarios whose runs this one's targets compare against; they run first.
+    /// (Interleaved comparisons measure their reference themselves.)
     pub fn needs(self) -> &'static [ScenarioId] {
         match self {
-            ScenarioId::HungBreakerOpen => &[ScenarioId::Healthy8],
             ScenarioId::S3Hung => &[ScenarioId::S2ColdFanout],
-            ScenarioId::Static | ScenarioId::Healthy8 | ScenarioId::S2ColdFanout => &[],
+            ScenarioId::Static
+            | ScenarioId::Healthy8
+            | ScenarioId::HungBreakerOpen
+            | ScenarioId::Cached8
+            | ScenarioId::S1CachedHome
+            | ScenarioId::S2ColdFanout => &[],
         }
     }
 }
@@ -108,6 +128,8 @@ pub async fn run(id: ScenarioId, ctx: &mut Context) -> Result<(), BenchError> {
         ScenarioId::Static => static_baseline::run(ctx, &probe).await,
         ScenarioId::Healthy8 => healthy::run(ctx, &probe).await,
         ScenarioId::HungBreakerOpen => hung_breaker::run(ctx, &probe).await,
+        ScenarioId::Cached8 => cached::run(ctx, &probe).await,
+        ScenarioId::S1CachedHome => cached_users::run(ctx, &probe).await,
         ScenarioId::S2ColdFanout => cold_fanout::run(ctx, &probe).await,
         ScenarioId::S3Hung => hung_fanout::run(ctx, &probe).await,
     }
@@ -222,7 +244,6 @@ mod tests {
         assert_eq!(
             plan(&[ScenarioId::S3Hung, ScenarioId::HungBreakerOpen]),
             vec![
-                ScenarioId::Healthy8,
                 ScenarioId::HungBreakerOpen,
                 ScenarioId::S2ColdFanout,
                 ScenarioId::S3Hung

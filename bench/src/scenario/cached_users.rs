@@ -1,0 +1,224 @@
+//! `s1-cached-home` (issue #9 S1): the cached benchmark page for 1,000 distinct users,
+//! two of the eight fragments per user (their backend path ends in `/{user.id}`), 64
+//! connections.
+//!
+//! Users sign in through the trusted single-sign-on header (`[auth.header]`): wrk sends
+//! the proxy secret and a different `X-Remote-User` on every request, cycling through
+//! the 1,000 users (a Lua script). Every user's page is warmed first, so that the runs
+//! measure cache hits: per request the node looks the user up in the store, finds six
+//! shared and two per-user rendered fragments and the user's assembled page in the cache.
+//!
+//! Arms, interleaved (`--rounds`): the static baseline (the page's bytes and headers,
+//! driven with the same script so that wrk does the same work), the page for 1,000
+//! users, and the page for one user (the same script with one login: what the number
+//! of users costs). Targets: median requests/s ≥ 50% of the static median, median p99
+//! under 10 ms.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use tessera_store::{NewUser, Store};
+
+use super::cached::{checked, page_cache_check, served_from_cache, wire_headers};
+use super::interleave::{self, Arm};
+use crate::context::ms;
+use crate::node::{memory_store, Node};
+use crate::page::{Backend, BenchPage};
+use crate::portal::{PortalSpec, FRAGMENTS, LONG_LIFECYCLE};
+use crate::probe::{Fetched, Probe};
+use crate::{BenchError, Context, ScenarioId};
+
+/// Distinct users (issue #9 S1).
+pub const USERS: usize = 1000;
+/// Fragments per user out of the eight (issue #9 S1).
+pub const PER_USER_FRAGMENTS: usize = 2;
+/// Connections (issue #9 S1).
+pub const CONNECTIONS: u32 = 64;
+/// The shared secret of the trusted single-sign-on proxy the harness plays.
+const SSO_SECRET: &str = "bench-sso-proxy-secret";
+/// Headers of `[auth.header]` (the defaults).
+const USER_HEADER: &str = "X-Remote-User";
+const SECRET_HEADER: &str = "X-Tessera-Proxy-Secret";
+/// Pages fetched at once while warming the caches.
+const WARM_CONCURRENCY: usize = 16;
+
+/// Labels of the arms.
+pub(crate) const STATIC_ARM: &str = "static (s1 bytes, same script)";
+pub(crate) const ONE_USER_ARM: &str = "s1-cached-home, 1 user";
+
+pub(super) async fn run(ctx: &mut Context, probe: &Probe) -> Result<(), BenchError> {
+    let id = ScenarioId::S1CachedHome;
+    let store = memory_store().await?;
+    create_users(&store).await?;
+    let spec = PortalSpec {
+        lifecycle: Some(LONG_LIFECYCLE),
+        per_user_fragments: PER_USER_FRAGMENTS,
+        sso_secret: Some(SSO_SECRET),
+    };
+    let page = BenchPage::start_with(&[Backend::FAST; FRAGMENTS], &spec, store).await?;
+    let url = page.node.url();
+
+    let started = std::time::Instant::now();
+    let fetch = |n: usize| {
+        let (probe, url) = (probe.clone(), url.clone());
+        async move { probe.page_as(&url, &sso(&login(n))).await }
+    };
+    let warmed: Vec<Fetched> = stream::iter(1..=USERS)
+        .map(fetch)
+        .buffer_unordered(WARM_CONCURRENCY)
+        .try_collect()
+        .await?;
+    if let Some(bad) = warmed.iter().find(|f| f.status != 200) {
+        return Err(BenchError::Page(format!(
+            "warm-up page: HTTP {}",
+            bad.status
+        )));
+    }
+    ctx.note(format!(
+        "{id}: {USERS} users created and their pages warmed in {}",
+        ms(started.elapsed())
+    ));
+
+    let first = fetch(1).await?;
+    let again = fetch(1).await?;
+    let other = fetch(2).await?;
+    checked(&again)?;
+    page_cache_check(ctx, id, &first, &again, "user1 fetched twice");
+    ctx.check(
+        id,
+        "pages are per user (another user's page has its own ETag; Cache-Control private)",
+        format!(
+            "user1 {}, user2 {}; Cache-Control {:?}",
+            again.header("etag"),
+            other.header("etag"),
+            again.header("cache-control")
+        ),
+        again.header("etag") != other.header("etag")
+            && again.header("cache-control").starts_with("private"),
+    );
+    let static_node =
+        Node::static_response(Bytes::from(again.body.clone()), wire_headers(&again)).await?;
+
+    let scripts = tempfile::tempdir()
+        .map_err(|e| BenchError::Setup(format!("temporary folder for wrk scripts: {e}")))?;
+    let many = write_script(scripts.path(), USERS)?;
+    let one = write_script(scripts.path(), 1)?;
+    let before = probe.cache_stats(&page.node).await?;
+    let calls_before = page.backend_calls();
+    let arm = |label: &str, url: String, script: &PathBuf, page| Arm {
+        label: label.to_owned(),
+        url,
+        connections: CONNECTIONS,
+        script: Some(script.clone()),
+        page,
+    };
+    let arms = [
+        arm(STATIC_ARM, static_node.url(), &many, None),
+        arm(id.name(), url.clone(), &many, Some(&page)),
+        arm(ONE_USER_ARM, url.clone(), &one, Some(&page)),
+    ];
+    let [base, subject, one_user] = interleave::interleaved(ctx, id, &arms)
+        .await?
+        .try_into()
+        .map_err(|_| BenchError::Setup("three arms measured, three summaries expected".into()))?;
+    let during = probe.cache_stats(&page.node).await?.since(&before);
+    let calls = page.backend_calls().saturating_sub(calls_before);
+    served_from_cache(
+        ctx,
+        id,
+        &during,
+        calls,
+        subject.requests + one_user.requests,
+    );
+    interleave::no_failed_requests(ctx, id, &subject);
+    interleave::no_failed_requests(ctx, id, &one_user);
+
+    let ratio = subject.requests_per_sec / base.requests_per_sec;
+    ctx.check(
+        id,
+        "median req/s ≥ 50% of static's",
+        format!(
+            "{:.0} vs {:.0} req/s: {:.1}% (1 user: {:.1}%)",
+            subject.requests_per_sec,
+            base.requests_per_sec,
+            100.0 * ratio,
+            100.0 * one_user.requests_per_sec / base.requests_per_sec
+        ),
+        ratio >= 0.5,
+    );
+    let p99_limit = Duration::from_millis(10);
+    ctx.check(
+        id,
+        "median p99 < 10 ms",
+        format!("{} (1 user: {})", ms(subject.p99), ms(one_user.p99)),
+        subject.p99 < p99_limit,
+    );
+    Ok(())
+}
+
+/// `user1` … `user1000`.
+fn login(n: usize) -> String {
+    format!("user{n}")
+}
+
+/// The headers a trusted single-sign-on proxy sends for `login`.
+fn sso(login: &str) -> [(&'static str, String); 2] {
+    [
+        (USER_HEADER, login.to_owned()),
+        (SECRET_HEADER, SSO_SECRET.to_owned()),
+    ]
+}
+
+/// Creates [`USERS`] users, all with one password hash (argon2 is slow on purpose; the
+/// harness never signs in with a password, so one hash serves all).
+async fn create_users(store: &std::sync::Arc<dyn Store>) -> Result<(), BenchError> {
+    let hash = tessera_channels::auth::password::hash("bench-password".into())
+        .await
+        .map_err(|e| BenchError::Setup(format!("password hash: {e}")))?;
+    for n in 1..=USERS {
+        let user = NewUser {
+            login: login(n),
+            display_name: format!("Bench user {n}"),
+            password_hash: hash.clone(),
+            roles: Vec::new(),
+            segment: None,
+            extra_tokens: Vec::new(),
+            attributes: Default::default(),
+            created_at: std::time::SystemTime::now(),
+        };
+        store
+            .create_user(&user)
+            .await
+            .map_err(|e| BenchError::Setup(format!("creating {}: {e}", user.login)))?;
+    }
+    Ok(())
+}
+
+/// A wrk script sending the proxy secret and `X-Remote-User: userN`, N cycling through
+/// `users` (each wrk thread starts at its own offset).
+fn write_script(dir: &Path, users: usize) -> Result<PathBuf, BenchError> {
+    let script = format!(
+        r#"-- Tessera bench (generated): one single-sign-on user per request, cycling through {users}.
+wrk.headers["{SECRET_HEADER}"] = "{SSO_SECRET}"
+local threads = 0
+function setup(thread)
+  thread:set("offset", threads * 7919)
+  threads = threads + 1
+end
+function init(args)
+  n = offset or 0
+end
+function request()
+  n = n + 1
+  wrk.headers["{USER_HEADER}"] = "user" .. (n % {users} + 1)
+  return wrk.format()
+end
+"#
+    );
+    let path = dir.join(format!("sso-{users}-users.lua"));
+    std::fs::write(&path, script)
+        .map_err(|e| BenchError::Setup(format!("writing {}: {e}", path.display())))?;
+    Ok(path)
+}

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tessera_channels::{app, runtime, server};
+use tessera_descriptors::settings::LogFormat;
 use tessera_descriptors::{build, Portal, Sources};
 use tokio_util::sync::CancellationToken;
 
@@ -82,14 +83,32 @@ enum Command {
     },
 }
 
+/// Logs go to stderr, human-readable or as JSON lines (`[observability] log-format`,
+/// overridden by `TESSERA_LOG_FORMAT`); `RUST_LOG` filters them. Set up once the
+/// settings are read, so that even the first line has the configured format.
+fn init_logging(configured: LogFormat) {
+    let format = std::env::var("TESSERA_LOG_FORMAT")
+        .ok()
+        .and_then(|v| LogFormat::parse(&v))
+        .unwrap_or(configured);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,tower_http=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        // One object per line with the event's fields and the spans around it
+        // (request id, trace id, fragment, service).
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -100,6 +119,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check { config, templates } => {
+            init_logging(LogFormat::Text);
             let folders = Folders {
                 config,
                 templates,
@@ -110,13 +130,21 @@ fn main() -> ExitCode {
         Command::Serve { folders, listen } => {
             match load(&Sources::read(&folders.config, &folders.templates())) {
                 Ok(portal) => {
+                    init_logging(portal.settings.observability.log_format);
                     let addr = listen.unwrap_or(portal.settings.server.listen);
                     runtime.block_on(run(portal, addr, folders.static_dir(), false))
                 }
                 Err(code) => code,
             }
         }
-        Command::Demo { listen } => runtime.block_on(demo(listen)),
+        Command::Demo { listen } => {
+            let configured = Sources::read(&shipped("config"), &shipped("templates"))
+                .settings
+                .observability
+                .log_format;
+            init_logging(configured);
+            runtime.block_on(demo(listen))
+        }
     }
 }
 

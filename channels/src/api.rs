@@ -108,7 +108,7 @@ pub async fn page(
     headers: HeaderMap,
 ) -> Response {
     let identity = identify(&state, &headers).await;
-    let request = crate::html::portal_request(
+    let mut request = crate::html::portal_request(
         &state,
         &identity,
         Some(id.clone()),
@@ -116,6 +116,7 @@ pub async fn page(
         &format!("/api/v1/pages/{id}"),
     )
     .await;
+    request.trace = crate::trace::of(&headers);
     if wants_ndjson(&uri, &headers) {
         return match ndjson(&state, request) {
             Ok(res) => res,

@@ -2,10 +2,12 @@
 //! documents, the 404, 403 and 500 pages.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use tessera_descriptors::Delivery;
 use tessera_engine::{Channel, EngineError, LayoutSlot, PageLayout, PortalRequest};
+use tessera_fragments::Status;
+use tokio::time::Instant;
 
 use crate::auth::{identify, Identity};
 use crate::AppState;
@@ -91,9 +93,18 @@ async fn page_response(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Response {
+    let started = Instant::now();
     let identity = identify(state, headers).await;
-    let request = portal_request(state, &identity, page, channel, uri.path()).await;
+    let mut request = portal_request(state, &identity, page, channel, uri.path()).await;
+    request.trace = crate::trace::of(headers);
     let portal = state.engine.portal();
+    // Metrics and the page's log line are labelled with descriptor ids only: a request
+    // for a page that does not exist is counted by status, not by its path.
+    let page_id = request
+        .page
+        .clone()
+        .unwrap_or_else(|| portal.settings.portal.home.clone());
+    let page_id = portal.pages.contains_key(&page_id).then_some(page_id);
     let page_delivery = portal
         .pages
         .get(
@@ -107,11 +118,36 @@ async fn page_response(
     let delivery = delivery_override(uri).unwrap_or(page_delivery);
     if delivery != Delivery::Buffered {
         return match state.engine.stream_page(request.clone(), delivery).await {
-            Ok(stream) => streamed(stream, headers),
-            Err(e) => engine_error(state, &identity, &request, uri, e),
+            Ok(stream) => {
+                let status = if stream.redirect.is_some() {
+                    302
+                } else {
+                    stream.status
+                };
+                let done = page_id.map(|page| {
+                    let ttfb = started.elapsed().as_secs_f64();
+                    state.engine.metrics().page_ttfb(&page, ttfb);
+                    PageDone {
+                        metrics: state.engine.metrics().clone(),
+                        page,
+                        status,
+                        started,
+                        delivery: match delivery {
+                            Delivery::InOrder => "in-order",
+                            _ => "out-of-order",
+                        },
+                    }
+                });
+                streamed(stream, headers, done)
+            }
+            Err(e) => {
+                let res = engine_error(state, &identity, &request, uri, e);
+                observe_page(state, page_id.as_deref(), res.status(), started, None);
+                res
+            }
         };
     }
-    match state.engine.render_page(&request).await {
+    let res = match state.engine.render_page(&request).await {
         Ok(out) if out.redirect.is_some() => {
             Redirect::to(out.redirect.as_deref().unwrap_or("/")).into_response()
         }
@@ -143,18 +179,89 @@ async fn page_response(
             }
             // The page differs by who asks.
             h.insert(header::VARY, HeaderValue::from_static("Cookie"));
-            res
+            if portal.settings.observability.server_timing {
+                if let Some(v) = crate::timing::header(&out.slots, started.elapsed()) {
+                    h.insert(HeaderName::from_static("server-timing"), v);
+                }
+            }
+            observe_page(state, page_id.as_deref(), res.status(), started, Some(&out.slots));
+            return res;
         }
         Err(e) => engine_error(state, &identity, &request, uri, e),
+    };
+    observe_page(state, page_id.as_deref(), res.status(), started, None);
+    res
+}
+
+/// Records a buffered (or failed) page and writes its one log line. The request id and
+/// trace id are on the request's span, around the line.
+fn observe_page(
+    state: &AppState,
+    page: Option<&str>,
+    status: StatusCode,
+    started: Instant,
+    slots: Option<&[tessera_engine::Slot]>,
+) {
+    let elapsed = started.elapsed();
+    if let Some(page) = page {
+        let metrics = state.engine.metrics();
+        metrics.page(page, status.as_u16(), elapsed.as_secs_f64());
+        metrics.page_ttfb(page, elapsed.as_secs_f64());
+    }
+    let count = |f: fn(Status) -> bool| {
+        slots.map_or(0, |s| s.iter().filter(|s| f(s.result.status)).count())
+    };
+    tracing::info!(
+        page = page.unwrap_or("-"),
+        status = status.as_u16(),
+        duration_ms = elapsed.as_millis() as u64,
+        delivery = "buffered",
+        fragments_ok = count(|s| s == Status::Ok),
+        fragments_stale = count(|s| s == Status::Stale),
+        fragments_failed = count(|s| !matches!(
+            s,
+            Status::Ok | Status::Stale | Status::Minimized | Status::Forbidden
+        )),
+        "page served"
+    );
+}
+
+/// Held by a streamed page's body until its last chunk went out (or the client left):
+/// then the page's duration is recorded and its log line written. Fragment outcomes of
+/// streamed pages are in the fragment metrics and spans, not in this line.
+struct PageDone {
+    metrics: std::sync::Arc<tessera_engine::Metrics>,
+    page: String,
+    status: u16,
+    started: Instant,
+    delivery: &'static str,
+}
+
+impl Drop for PageDone {
+    fn drop(&mut self) {
+        let elapsed = self.started.elapsed();
+        self.metrics
+            .page(&self.page, self.status, elapsed.as_secs_f64());
+        tracing::info!(
+            page = %self.page,
+            status = self.status,
+            duration_ms = elapsed.as_millis() as u64,
+            delivery = self.delivery,
+            "page served"
+        );
     }
 }
 
-fn streamed(stream: tessera_engine::PageStream, headers: &HeaderMap) -> Response {
+fn streamed(
+    stream: tessera_engine::PageStream,
+    headers: &HeaderMap,
+    done: Option<PageDone>,
+) -> Response {
     if let Some(location) = &stream.redirect {
         return Redirect::to(location).into_response();
     }
     let gzip = crate::stream::accepts_gzip(headers);
-    let mut res = Response::new(crate::stream::body(stream.body, gzip));
+    let mut res = Response::new(crate::stream::body_with(stream.body, gzip, done));
     *res.status_mut() = StatusCode::from_u16(stream.status).unwrap_or(StatusCode::OK);
     let h = res.headers_mut();
     h.insert(

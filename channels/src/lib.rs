@@ -10,6 +10,9 @@
 //! - `admin` — the admin JSON API (`/admin/api/`): services, toggles
 //! - `runtime` — wiring a node: store, toggles, health probes, engine
 //! - `stream` — streamed bodies (chunk-flushed gzip)
+//! - `trace` — request ids and W3C trace context; the per-request span and status count
+//! - `metrics` — `/metrics` (Prometheus/OpenMetrics text)
+//! - `timing` — the `Server-Timing` header of pages
 //! - `server` — binding, serving and graceful shutdown
 
 pub mod admin;
@@ -18,9 +21,12 @@ pub mod auth;
 pub mod customize;
 pub mod demo_users;
 pub mod html;
+pub mod metrics;
 pub mod runtime;
 pub mod server;
 pub mod stream;
+pub mod timing;
+pub mod trace;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +53,7 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> Router {
         .route("/", get(html::home))
         .route("/pages/{id}", get(html::page))
         .route("/pages/{id}/customize", post(customize::form_action))
+        .route("/metrics", get(metrics::scrape))
         .route("/light", get(html::light_home))
         .route("/light/pages/{id}", get(html::light_page))
         .route("/login", get(auth::login::form).post(auth::login::submit))
@@ -66,5 +73,11 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> Router {
         // Compression flushes per chunk, so streamed pages still reach the browser early.
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
+        // Outermost: every response, the 404s and static files too, is counted and
+        // carries its request id.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            trace::observe,
+        ))
         .with_state(state)
 }

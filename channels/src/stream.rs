@@ -29,15 +29,23 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
 
 /// A body that forwards each chunk as it comes, compressed and flushed when `gzip`.
 pub fn body(rx: mpsc::Receiver<Bytes>, gzip: bool) -> Body {
-    struct State {
+    body_with(rx, gzip, ())
+}
+
+/// [`body`], holding `guard` until the last chunk went out or the body was dropped
+/// (a client that left): a streamed page's end is observed by the guard's `Drop`.
+pub fn body_with<G: Send + 'static>(rx: mpsc::Receiver<Bytes>, gzip: bool, guard: G) -> Body {
+    struct State<G> {
         rx: mpsc::Receiver<Bytes>,
         gzip: Option<GzEncoder<Vec<u8>>>,
         done: bool,
+        _guard: G,
     }
     let state = State {
         rx,
         gzip: gzip.then(|| GzEncoder::new(Vec::new(), Compression::fast())),
         done: false,
+        _guard: guard,
     };
     let stream = futures::stream::unfold(state, |mut s| async move {
         if s.done {

@@ -35,6 +35,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[serde(default)]
     pub profile: ProfileSettings,
+    #[serde(default)]
+    pub observability: ObservabilitySettings,
 }
 
 /// Access tokens: what each role grants. Code never asks for a role or customer type,
@@ -396,6 +398,59 @@ impl Settings {
     }
 }
 
+/// What the portal shows of itself: `/metrics`, the `Server-Timing` header, logs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ObservabilitySettings {
+    /// `Server-Timing` on HTML pages (one entry per fragment with its duration and
+    /// origin). On by default; switch it off where visitors should not see which
+    /// fragments are slow or cached.
+    #[serde(default = "yes")]
+    pub server_timing: bool,
+    /// Serve Prometheus metrics at `/metrics`. On by default; switch it off, or keep the
+    /// path off the public listener at the proxy, for public deployments.
+    #[serde(default = "yes")]
+    pub metrics: bool,
+    /// `text` (human-readable, the default) or `json` (one JSON object per line). The
+    /// `TESSERA_LOG_FORMAT` environment variable overrides it.
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+impl Default for ObservabilitySettings {
+    fn default() -> Self {
+        Self {
+            server_timing: true,
+            metrics: true,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    /// `text` or `json` (any case); `None` otherwise.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "text" => Some(Self::Text),
+            "json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,5 +482,32 @@ mod tests {
                 .starts_with("t.toml:2:16: invalid duration \"fast\""),
             "{e}"
         );
+    }
+}
+
+#[cfg(test)]
+mod observability_tests {
+    use super::*;
+
+    #[test]
+    fn observability_defaults_values_and_unknown_keys() {
+        let s = Settings::parse("t.toml", "").expect("valid");
+        assert!(s.observability.server_timing && s.observability.metrics);
+        assert_eq!(s.observability.log_format, LogFormat::Text);
+        let s = Settings::parse(
+            "t.toml",
+            "[observability]\nserver-timing = false\nlog-format = \"json\"\n",
+        )
+        .expect("valid");
+        assert!(!s.observability.server_timing);
+        assert_eq!(s.observability.log_format, LogFormat::Json);
+        let e = Settings::parse("t.toml", "[observability]\nservertiming = false\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("t.toml:2:1: unknown field `servertiming`"),
+            "{e}"
+        );
+        let e = Settings::parse("t.toml", "[observability]\nlog-format = \"xml\"\n").unwrap_err();
+        assert!(e.to_string().starts_with("t.toml:2:14: unknown variant `xml`"), "{e}");
     }
 }

@@ -11,6 +11,7 @@ use tessera_descriptors::{PageDef, Portal};
 use tessera_fragments::cache::{Deps, KeyHasher, StageKey, StageValue};
 use tessera_fragments::{result_value, FragmentResult, Fragments, RenderContext, Status};
 use tokio::time::{timeout_at, Instant};
+use tracing::Instrument;
 
 use crate::error::EngineError;
 use crate::request::PortalRequest;
@@ -84,6 +85,7 @@ pub async fn produce_slots(
         viewer: &request.viewer,
         channel: request.channel.key(),
         profile: &request.profile,
+        trace: request.trace.as_ref(),
     };
     let ctx = &ctx;
     let planned = crate::personalize::plan(portal, page, request);
@@ -98,7 +100,11 @@ pub async fn produce_slots(
             fragments.placeholder(p.def, Status::Minimized, None)
         } else {
             let started = Instant::now();
-            match timeout_at(deadline, fragments.produce_in(p.def, p.params, ctx)).await {
+            let span = fragment_span(&p.def.id);
+            let produced = fragments
+                .produce_in(p.def, p.params, ctx)
+                .instrument(span.clone());
+            let r = match timeout_at(deadline, produced).await {
                 Ok(r) => r,
                 Err(_) => fragments.failed(
                     p.def,
@@ -109,7 +115,9 @@ pub async fn produce_slots(
                     ),
                     started.elapsed(),
                 ),
-            }
+            };
+            fragment_done(&span, &r);
+            r
         };
         Slot {
             region: p.region,
@@ -119,6 +127,25 @@ pub async fn produce_slots(
         }
     });
     join_all(work).await
+}
+
+/// The span a fragment is produced in: its id now, its outcome when done.
+pub fn fragment_span(id: &str) -> tracing::Span {
+    tracing::debug_span!(
+        "fragment",
+        id,
+        status = tracing::field::Empty,
+        origin = tracing::field::Empty,
+        elapsed_ms = tracing::field::Empty,
+    )
+}
+
+/// Records a fragment's outcome on its span (and says it, at debug level).
+pub fn fragment_done(span: &tracing::Span, r: &FragmentResult) {
+    span.record("status", r.status.as_str());
+    span.record("origin", r.origin.as_str());
+    span.record("elapsed_ms", r.elapsed.as_millis() as u64);
+    span.in_scope(|| tracing::debug!(message = r.message.as_deref(), "fragment produced"));
 }
 
 /// The page stage: the assembled page, cached under the versions of its parts when every

@@ -7,9 +7,11 @@
 //! - `request` — [`PortalRequest`] and [`Channel`], as the channels hand them over
 //! - `assemble` — producing a page's slots under its deadline, rendering its layout
 //! - `error` — [`EngineError`]: why there is no page
+//! - `metrics` — [`Metrics`]: fragment outcomes and page times, recorded as pages are served
 
 pub mod assemble;
 pub mod error;
+pub mod metrics;
 pub mod personalize;
 pub mod request;
 pub mod stream;
@@ -24,6 +26,7 @@ use tessera_service_access::ServiceAccess;
 
 pub use assemble::{PageOutput, Slot};
 pub use error::EngineError;
+pub use metrics::Metrics;
 pub use request::{Channel, LayoutSlot, PageLayout, PortalRequest};
 pub use stream::PageStream;
 
@@ -32,6 +35,8 @@ pub struct Engine {
     portal: Arc<Portal>,
     fragments: Fragments,
     services: Arc<ServiceAccess>,
+    /// Outlives portal versions like `services`: pass it on with [`Engine::with_metrics`].
+    metrics: Arc<Metrics>,
 }
 
 impl Engine {
@@ -54,7 +59,18 @@ impl Engine {
             portal,
             fragments,
             services,
+            metrics: Arc::default(),
         }
+    }
+
+    /// This portal version records into `metrics` (a node's metrics outlive versions).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn services(&self) -> &Arc<ServiceAccess> {
@@ -90,6 +106,9 @@ impl Engine {
             return Err(EngineError::Forbidden(id.to_owned()));
         }
         let slots = assemble::produce_slots(&self.fragments, page, request).await;
+        for s in &slots {
+            self.metrics.fragment(&s.result);
+        }
         tracing::debug!(page = %page.id, slowest = ?assemble::total(&slots), "page assembled");
         assemble::page_stage(&self.fragments, page, slots, request)
     }

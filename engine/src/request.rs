@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use tessera_fragments::cache::ChannelKey;
-use tessera_fragments::{Profile, Viewer};
+use tessera_fragments::{Profile, RequestTrace, Viewer};
 
 /// Which channel a request came through; channels render the same fragments differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,6 +55,9 @@ pub struct PortalRequest {
     pub layout: Option<PageLayout>,
     /// The session's CSRF token, for forms a layout renders (signed-in users only).
     pub csrf: Option<String>,
+    /// The request id and trace context the channel made; passed to every backend call
+    /// (`None`: backends get no ids).
+    pub trace: Option<RequestTrace>,
 }
 
 impl PortalRequest {
@@ -69,6 +72,7 @@ impl PortalRequest {
             profile: Profile::default(),
             layout: None,
             csrf: None,
+            trace: None,
         }
     }
 

@@ -24,6 +24,7 @@ use tessera_descriptors::{Delivery, PageDef};
 use tessera_fragments::{FragmentResult, RenderContext, Status};
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
+use tracing::Instrument;
 
 use crate::assemble::{primary_status, render_layout, LayoutReads, Slot};
 use crate::error::EngineError;
@@ -200,8 +201,17 @@ impl Running {
                         viewer: &request.viewer,
                         channel: request.channel.key(),
                         profile: &request.profile,
+                        trace: request.trace.as_ref(),
                     };
-                    (i, engine.fragments().produce_in(&def, params, &ctx).await)
+                    let span = crate::assemble::fragment_span(&def.id);
+                    let r = engine
+                        .fragments()
+                        .produce_in(&def, params, &ctx)
+                        .instrument(span.clone())
+                        .await;
+                    crate::assemble::fragment_done(&span, &r);
+                    engine.metrics().fragment(&r);
+                    (i, r)
                 }
                 .boxed(),
             );
@@ -259,12 +269,10 @@ impl Running {
                 let fragments = self.engine.fragments();
                 for (r, def) in self.results.iter_mut().zip(&self.defs) {
                     if r.is_none() {
-                        *r = Some(fragments.failed(
-                            def,
-                            Status::Timeout,
-                            message.clone(),
-                            self.page.timeout,
-                        ));
+                        let failed =
+                            fragments.failed(def, Status::Timeout, message.clone(), self.page.timeout);
+                        self.engine.metrics().fragment(&failed);
+                        *r = Some(failed);
                     }
                 }
                 false

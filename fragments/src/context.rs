@@ -110,6 +110,8 @@ pub struct RenderContext<'a> {
     pub viewer: &'a Viewer,
     pub channel: ChannelKey,
     pub profile: &'a Profile,
+    /// The request's ids, passed to backends (`None`: no ids are sent).
+    pub trace: Option<&'a crate::trace::RequestTrace>,
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! - `render` — the minijinja [`Renderer`] over the in-memory template set
 //! - `result` — [`FragmentResult`] and its [`Status`]
 //! - `context` — the [`Viewer`] and resolved [`Params`]
+//! - `trace` — [`RequestTrace`]: the request id and `traceparent` backends receive
 
 pub mod cache;
 pub mod context;
@@ -23,6 +24,7 @@ pub mod produce;
 pub mod render;
 pub mod result;
 pub mod source;
+pub mod trace;
 pub mod xml_model;
 
 pub use context::{Params, Profile, RenderContext, Viewer};
@@ -30,3 +32,4 @@ pub use model::Model;
 pub use produce::{result_value, FragmentState, Fragments};
 pub use render::{RenderError, Renderer};
 pub use result::{FragmentResult, Origin, Status};
+pub use trace::RequestTrace;

@@ -171,6 +171,7 @@ impl Fragments {
                 viewer,
                 channel: ChannelKey::Html,
                 profile: &profile,
+                trace: None,
             };
             self.produce_in(def, params, &ctx).await
         }
@@ -311,7 +312,7 @@ impl Fragments {
     ) -> Result<Content, Failure> {
         let viewer = ctx.viewer;
         let source = match &def.source {
-            Some(src) => Some(self.source_stage(def, src, params, viewer).await?),
+            Some(src) => Some(self.source_stage(def, src, params, viewer, ctx.trace).await?),
             None => None,
         };
         let children = if def.includes.is_empty() {
@@ -537,7 +538,10 @@ impl Fragments {
         src: &SourceDef,
         params: &Params,
         viewer: &Viewer,
+        trace: Option<&crate::trace::RequestTrace>,
     ) -> Result<SourceUse, Failure> {
+        // The request's ids go to the backend; a coalesced fetch carries its starter's.
+        let request_headers = trace.map_or_else(Vec::new, |t| t.backend_headers());
         let cache = &self.sources.cache;
         let path: Arc<str> = Arc::from(
             src.path
@@ -575,7 +579,7 @@ impl Fragments {
                 .collect(),
             fragment: Some(Arc::from(def.id.as_str())),
             refresh_on_invalidate: def.lifecycle.on_invalidate == OnInvalidate::Refresh,
-            request_headers: Vec::new(),
+            request_headers: request_headers.clone(),
         };
         let mut usable_on_error = None;
         if let Some(e) = existing {

@@ -103,7 +103,31 @@ impl Service {
         self.bulkhead.in_flight()
     }
 
+    /// Calls the backend through the service's policy, in a `backend_call` span with
+    /// the service id, the outcome and the backend's status (never the path: it may name
+    /// a user).
     pub async fn call(&self, request: &BackendRequest) -> Result<BackendResponse, CallError> {
+        use tracing::Instrument;
+        let span = tracing::debug_span!(
+            "backend_call",
+            service = %self.def.id,
+            outcome = tracing::field::Empty,
+            status = tracing::field::Empty,
+        );
+        let result = self.call_in_policy(request).instrument(span.clone()).await;
+        span.record("outcome", outcome_name(&result));
+        match &result {
+            Ok(r) => span.record("status", r.status.as_u16()),
+            Err(CallError::Status(b)) => span.record("status", b.status),
+            Err(_) => &span,
+        };
+        result
+    }
+
+    async fn call_in_policy(
+        &self,
+        request: &BackendRequest,
+    ) -> Result<BackendResponse, CallError> {
         inc(&self.stats.calls);
         let forced = match self.toggle() {
             Toggle::Disabled { reason, .. } => {
@@ -184,6 +208,26 @@ impl Service {
                 CallError::Disabled(_) | CallError::BreakerOpen(_) | CallError::UnknownService(_),
             ) => {}
         }
+    }
+}
+
+/// A call's outcome as spans and logs name it (the `outcome` label of
+/// `tessera_backend_calls_total` uses the same names).
+pub fn outcome_name(result: &Result<BackendResponse, CallError>) -> &'static str {
+    match result {
+        Ok(_) => "success",
+        Err(CallError::Timeout(_)) => "timeout",
+        Err(CallError::Status(_)) => "bad_status",
+        Err(CallError::Connect(_)) => "connect_error",
+        Err(CallError::Transport(_)) => "transport_error",
+        Err(CallError::TooLarge(_)) => "too_large",
+        Err(CallError::Overloaded(o)) => match o.scope {
+            Scope::Bulkhead => "bulkhead_rejected",
+            Scope::Global => "global_rejected",
+        },
+        Err(CallError::BreakerOpen(_)) => "short_circuited",
+        Err(CallError::Disabled(_)) => "disabled",
+        Err(CallError::UnknownService(_)) => "unknown_service",
     }
 }
 

@@ -15,6 +15,13 @@ use tokio::time::Instant;
 const LATENCY_SAMPLES: usize = 2048;
 const LATENCY_WINDOW: Duration = Duration::from_secs(60);
 
+/// Upper bounds (seconds) of the cumulative latency histogram exported as
+/// `tessera_backend_latency_seconds`: from well under a millisecond (cached proxies) to
+/// past any sensible service timeout. Fixed, so every service and node is comparable.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 #[derive(Debug, Default)]
 pub struct Stats {
     pub calls: AtomicU64,
@@ -30,6 +37,21 @@ pub struct Stats {
     pub disabled_skips: AtomicU64,
     pub retries: AtomicU64,
     latencies: Mutex<VecDeque<(Instant, Duration)>>,
+    /// Since start, unlike the window above: per bucket of [`LATENCY_BUCKETS`] the calls
+    /// at or under its bound (non-cumulative here, summed when read), the sum in
+    /// microseconds and the count. Atomics: one relaxed add each per call.
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    latency_sum_us: AtomicU64,
+    latency_count: AtomicU64,
+}
+
+/// The latency histogram since start, cumulative, as Prometheus wants it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyHistogram {
+    /// `(upper bound in seconds, calls at or under it)`, ending with `+Inf`.
+    pub buckets: Vec<(f64, u64)>,
+    pub sum_seconds: f64,
+    pub count: u64,
 }
 
 pub(crate) fn inc(c: &AtomicU64) {
@@ -69,12 +91,42 @@ pub struct Percentiles {
 
 impl Stats {
     pub fn record_latency(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
+            inc(&self.latency_buckets[i]);
+        }
+        self.latency_sum_us
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        inc(&self.latency_count);
         let now = Instant::now();
         if let Ok(mut l) = self.latencies.lock() {
             if l.len() == LATENCY_SAMPLES {
                 l.pop_front();
             }
             l.push_back((now, d));
+        }
+    }
+
+    /// Every latency recorded since start (calls that reached the backend, timeouts
+    /// included), cumulative per bucket.
+    pub fn latency_histogram(&self) -> LatencyHistogram {
+        let count = self.latency_count.load(Ordering::Relaxed);
+        let mut running = 0;
+        let mut buckets: Vec<(f64, u64)> = LATENCY_BUCKETS
+            .iter()
+            .zip(&self.latency_buckets)
+            .map(|(bound, n)| {
+                running += n.load(Ordering::Relaxed);
+                (*bound, running)
+            })
+            .collect();
+        // Relaxed reads may see the count before a bucket; +Inf never shows less than
+        // the last bucket.
+        buckets.push((f64::INFINITY, count.max(running)));
+        LatencyHistogram {
+            buckets,
+            sum_seconds: self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6,
+            count: count.max(running),
         }
     }
 
@@ -142,6 +194,23 @@ mod tests {
             (p.samples, p.p50, p.p90, p.p99),
             (100, Some(50), Some(90), Some(99))
         );
+    }
+
+    #[test]
+    fn the_histogram_is_cumulative_and_ends_with_infinity() {
+        let s = Stats::default();
+        for ms in [3, 40, 40, 20_000] {
+            s.record_latency(Duration::from_millis(ms));
+        }
+        let h = s.latency_histogram();
+        let at = |bound: f64| h.buckets.iter().find(|(b, _)| *b == bound).map(|(_, n)| *n);
+        assert_eq!(at(0.001), Some(0));
+        assert_eq!(at(0.005), Some(1));
+        assert_eq!(at(0.05), Some(3));
+        assert_eq!(at(10.0), Some(3));
+        assert_eq!(at(f64::INFINITY), Some(4));
+        assert_eq!(h.count, 4);
+        assert!((h.sum_seconds - 20.083).abs() < 1e-9);
     }
 
     #[tokio::test(start_paused = true)]

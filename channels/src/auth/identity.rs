@@ -54,6 +54,7 @@ impl Identity {
             profile: self.profile.clone(),
             layout: None,
             csrf: self.csrf.clone(),
+            trace: None,
         }
     }
 }

@@ -1,0 +1,203 @@
+//! Request ids and trace context: every request gets an `X-Request-Id` (the caller's,
+//! when it is at most 128 visible ASCII characters, otherwise a new one) and a W3C trace
+//! context (the caller's trace id and sampled flag when it sent a valid version-00
+//! `traceparent`, otherwise a new random trace id; always a new span id for this
+//! request). The `observe` middleware writes both back into the request's headers, so
+//! handlers read one normalized value ([`of`]), opens the request's span, counts the
+//! response by status and echoes `X-Request-Id` on it.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use rand::Rng;
+use tessera_fragments::RequestTrace;
+use tracing::Instrument;
+
+use crate::AppState;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// The longest request id accepted from a caller (longer ones are replaced).
+pub const MAX_REQUEST_ID: usize = 128;
+
+/// Whether a caller's request id can be passed on: 1 to 128 visible ASCII characters
+/// (no spaces or controls, so it cannot split a log line or a header).
+pub fn valid_request_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_REQUEST_ID && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_nonzero<const N: usize>() -> [u8; N] {
+    let mut rng = rand::rng();
+    loop {
+        let mut b = [0u8; N];
+        rng.fill(&mut b[..]);
+        // All zeros is invalid for trace and span ids; the loop runs again with odds
+        // of 2^-64 at worst.
+        if b.iter().any(|x| *x != 0) {
+            return b;
+        }
+    }
+}
+
+/// The trace id and sampled flag of a valid version-00 `traceparent`.
+fn parse_traceparent(v: &str) -> Option<(&str, bool)> {
+    let parts: Vec<&str> = v.trim().split('-').collect();
+    let [version, trace, parent, flags] = parts.as_slice() else {
+        return None;
+    };
+    let lower_hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
+    if *version != "00"
+        || !lower_hex(trace, 32)
+        || !nonzero(trace)
+        || !lower_hex(parent, 16)
+        || !nonzero(parent)
+        || !lower_hex(flags, 2)
+    {
+        return None;
+    }
+    let flags = u8::from_str_radix(flags, 16).ok()?;
+    Some((trace, flags & 1 == 1))
+}
+
+/// The ids of a new request, continuing the caller's request id and trace when valid.
+pub fn begin(headers: &HeaderMap) -> RequestTrace {
+    let request_id = headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| valid_request_id(id))
+        .map_or_else(|| hex(&random_nonzero::<16>()), str::to_owned);
+    let caller = headers
+        .get(TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_traceparent);
+    let (trace_id, sampled) = match caller {
+        Some((trace, sampled)) => (trace.to_owned(), sampled),
+        None => (hex(&random_nonzero::<16>()), true),
+    };
+    RequestTrace {
+        request_id: Arc::from(request_id),
+        trace_id: Arc::from(trace_id),
+        span_id: Arc::from(hex(&random_nonzero::<8>())),
+        sampled,
+    }
+}
+
+/// The request's ids as the `observe` middleware left them in its headers; `None`
+/// when the request did not pass through it.
+pub fn of(headers: &HeaderMap) -> Option<RequestTrace> {
+    let request_id = headers.get(REQUEST_ID)?.to_str().ok()?;
+    let traceparent = headers.get(TRACEPARENT)?.to_str().ok()?;
+    let (trace, sampled) = parse_traceparent(traceparent)?;
+    let span = traceparent.split('-').nth(2)?;
+    valid_request_id(request_id).then(|| RequestTrace {
+        request_id: Arc::from(request_id),
+        trace_id: Arc::from(trace),
+        span_id: Arc::from(span),
+        sampled,
+    })
+}
+
+/// Middleware: ids, the request's span, the response counted and its id echoed.
+pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let trace = begin(req.headers());
+    let id = HeaderValue::from_str(&trace.request_id).ok();
+    if let Some(id) = &id {
+        req.headers_mut().insert(REQUEST_ID, id.clone());
+    }
+    match HeaderValue::from_str(&trace.traceparent()) {
+        Ok(v) => {
+            req.headers_mut().insert(TRACEPARENT, v);
+        }
+        Err(_) => {
+            req.headers_mut().remove(TRACEPARENT);
+        }
+    }
+    // The path only: query strings may carry what a user typed.
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = %trace.request_id,
+        trace_id = %trace.trace_id,
+        span_id = %trace.span_id,
+    );
+    let mut res = next.run(req).instrument(span).await;
+    state.engine.metrics().response(res.status().as_u16());
+    if let Some(id) = id {
+        res.headers_mut().insert(REQUEST_ID, id);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).expect("value"));
+        }
+        h
+    }
+
+    #[test]
+    fn a_valid_caller_id_and_trace_are_continued() {
+        let t = begin(&headers(&[
+            ("x-request-id", "abc-123"),
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+            ),
+        ]));
+        assert_eq!(&*t.request_id, "abc-123");
+        assert_eq!(&*t.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_ne!(&*t.span_id, "00f067aa0ba902b7", "a span of our own");
+        assert!(!t.sampled);
+    }
+
+    #[test]
+    fn invalid_ids_are_replaced() {
+        let long = "x".repeat(129);
+        for bad_id in [long.as_str(), "has space", ""] {
+            let t = begin(&headers(&[("x-request-id", bad_id)]));
+            assert_ne!(&*t.request_id, bad_id);
+            assert_eq!(t.request_id.len(), 32);
+        }
+        assert!(valid_request_id(&"x".repeat(128)));
+        for bad in [
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+        ] {
+            let t = begin(&headers(&[("traceparent", bad)]));
+            assert!(!bad.contains(&*t.trace_id), "{bad}");
+            assert!(t.sampled);
+        }
+    }
+
+    #[test]
+    fn the_normalized_headers_read_back() {
+        let t = begin(&HeaderMap::new());
+        let h = headers(&[
+            ("x-request-id", &t.request_id),
+            ("traceparent", &t.traceparent()),
+        ]);
+        assert_eq!(of(&h), Some(t));
+    }
+}

@@ -1,0 +1,172 @@
+//! What is recorded as pages are served: fragment outcomes and times, page times, HTTP
+//! statuses. Figures that already exist elsewhere (service statistics, breaker states,
+//! the cache's counters) are not recorded twice: the channel layer reads them when
+//! `/metrics` is scraped.
+//!
+//! The families live in one [`Metrics`] per node (not in a process-global recorder), so
+//! that two nodes in one process — every integration test — count on their own. It is
+//! shared by the engine of every portal version (`Engine::with_metrics`).
+//!
+//! Labels are ids from descriptors (fragment, page) and closed sets (status, origin,
+//! HTTP status code): never user ids, paths or parameter values, so the number of series
+//! is bounded by the portal's descriptors.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use tessera_fragments::{FragmentResult, Status};
+
+/// Upper bounds (seconds) of every time histogram here: the same as the backend latency
+/// buckets, so page, fragment and backend times line up.
+pub const SECONDS_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+fn seconds_histogram() -> Histogram {
+    Histogram::new(SECONDS_BUCKETS)
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FragmentOutcome {
+    pub fragment: String,
+    pub status: &'static str,
+    pub origin: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FragmentLabel {
+    pub fragment: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PageLabel {
+    pub page: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PageOutcome {
+    pub page: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub status: String,
+}
+
+type Seconds<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// The node's recorded metrics. Cloning a family shares its values.
+#[derive(Debug)]
+pub struct Metrics {
+    fragment_results: Family<FragmentOutcome, Counter>,
+    fragment_seconds: Seconds<FragmentLabel>,
+    page_seconds: Seconds<PageLabel>,
+    page_ttfb_seconds: Seconds<PageLabel>,
+    page_requests: Family<PageOutcome, Counter>,
+    http_responses: Family<StatusLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            fragment_results: Family::default(),
+            fragment_seconds: Family::new_with_constructor(seconds_histogram),
+            page_seconds: Family::new_with_constructor(seconds_histogram),
+            page_ttfb_seconds: Family::new_with_constructor(seconds_histogram),
+            page_requests: Family::default(),
+            http_responses: Family::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// One fragment's outcome on a page. Placeholders (forbidden, minimized) are counted
+    /// but not timed: nothing was produced.
+    pub fn fragment(&self, r: &FragmentResult) {
+        self.fragment_results
+            .get_or_create(&FragmentOutcome {
+                fragment: r.id.clone(),
+                status: r.status.as_str(),
+                origin: r.origin.as_str(),
+            })
+            .inc();
+        if !matches!(r.status, Status::Forbidden | Status::Minimized) {
+            self.fragment_seconds
+                .get_or_create(&FragmentLabel {
+                    fragment: r.id.clone(),
+                })
+                .observe(r.elapsed.as_secs_f64());
+        }
+    }
+
+    /// A page answered: its status and the time until its last byte was produced.
+    pub fn page(&self, page: &str, status: u16, seconds: f64) {
+        self.page_requests
+            .get_or_create(&PageOutcome {
+                page: page.to_owned(),
+                status: status.to_string(),
+            })
+            .inc();
+        self.page_seconds
+            .get_or_create(&PageLabel {
+                page: page.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// The time until a page's status, headers and first bytes were ready. For a
+    /// buffered page it equals its duration.
+    pub fn page_ttfb(&self, page: &str, seconds: f64) {
+        self.page_ttfb_seconds
+            .get_or_create(&PageLabel {
+                page: page.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// Any HTTP response (pages, API, admin, static, 404s), by status code.
+    pub fn response(&self, status: u16) {
+        self.http_responses
+            .get_or_create(&StatusLabel {
+                status: status.to_string(),
+            })
+            .inc();
+    }
+
+    /// Adds the recorded families to `registry` (values are shared, not copied).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "tessera_fragment_results",
+            "Fragment outcomes on pages, by fragment, status and origin of the content",
+            self.fragment_results.clone(),
+        );
+        registry.register(
+            "tessera_fragment_render_seconds",
+            "Time to produce a fragment for a page (cache lookups, backend call, model, template)",
+            self.fragment_seconds.clone(),
+        );
+        registry.register(
+            "tessera_page_duration_seconds",
+            "Time from request to the page's last byte being produced",
+            self.page_seconds.clone(),
+        );
+        registry.register(
+            "tessera_page_ttfb_seconds",
+            "Time from request to the page's status and first bytes being ready",
+            self.page_ttfb_seconds.clone(),
+        );
+        registry.register(
+            "tessera_page_requests",
+            "Page requests answered, by page and HTTP status",
+            self.page_requests.clone(),
+        );
+        registry.register(
+            "tessera_http_responses",
+            "HTTP responses of every route, by status code",
+            self.http_responses.clone(),
+        );
+    }
+}

@@ -207,6 +207,7 @@ async fn run(
         }
     };
     let name = portal.settings.portal.name.clone();
+    let grace = portal.settings.server.shutdown_grace;
     let cancel = CancellationToken::new();
     let state = match runtime::start(portal, store, &cancel).await {
         Ok(s) => s,
@@ -220,7 +221,13 @@ async fn run(
         "{name} is serving on http://{addr}/ (state in {})",
         state.store.kind()
     );
-    let served = server::serve(listener, app(state, static_dir), server::shutdown_signal()).await;
+    let served = server::serve_with_grace(
+        listener,
+        app(state, static_dir),
+        server::shutdown_signal(),
+        grace,
+    )
+    .await;
     cancel.cancel();
     match served {
         Ok(()) => ExitCode::SUCCESS,

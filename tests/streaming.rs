@@ -326,3 +326,24 @@ async fn json_streams_one_fragment_per_line() {
     assert_eq!(lines.len(), 4);
     assert_eq!(lines[3]["fragment"]["model"]["v"], "late");
 }
+
+#[tokio::test]
+async fn in_order_follows_the_document_whatever_order_the_layout_writes_slots_in() {
+    let (fast, slow) = (Scripted::start().await, Scripted::start().await);
+    fast.respond(Reply::json(r#"{"v": "quick"}"#).delay(Duration::from_millis(30)));
+    slow.respond(Reply::json(r#"{"v": "late"}"#).delay(Duration::from_millis(60)));
+    let dir = portal(&fast, &slow, "in-order", "");
+    // Slots written last to first: the late slots' markers appear out of page order.
+    dir.template(
+        "layouts/page.html",
+        "<html><body>{% for f in regions.main|reverse %}<div id=\"s-{{ f.id }}\">{{ f.html }}</div>{% endfor %}</body></html>",
+    );
+    let s = state(&dir).await;
+    let (_, streamed) = whole(&s, "/").await;
+    let (_, buffered) = whole(&s, "/?delivery=buffered").await;
+    assert_eq!(streamed, buffered);
+    assert!(
+        streamed.contains("<b>quick</b>") && streamed.contains("<b>late</b>"),
+        "{streamed}"
+    );
+}

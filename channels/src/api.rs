@@ -54,6 +54,7 @@ fn wants_ndjson(uri: &axum::http::Uri, headers: &HeaderMap) -> bool {
 fn ndjson(
     state: &AppState,
     request: tessera_engine::PortalRequest,
+    gzip: bool,
 ) -> Result<Response, EngineError> {
     let (page, mut slots) = state.engine.slot_events(request)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(32);
@@ -88,8 +89,14 @@ fn ndjson(
             }
         }
     });
-    let mut res = Response::new(crate::stream::body(rx, false));
+    let mut res = Response::new(crate::stream::body(rx, gzip));
     let h = res.headers_mut();
+    if gzip {
+        h.insert(
+            axum::http::header::CONTENT_ENCODING,
+            axum::http::HeaderValue::from_static("gzip"),
+        );
+    }
     h.insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/x-ndjson"),
@@ -118,7 +125,7 @@ pub async fn page(
     .await;
     request.trace = crate::trace::of(&headers);
     if wants_ndjson(&uri, &headers) {
-        return match ndjson(&state, request) {
+        return match ndjson(&state, request, crate::stream::accepts_gzip(&headers)) {
             Ok(res) => res,
             Err(EngineError::PageNotFound(_)) => {
                 error(StatusCode::NOT_FOUND, &format!("no page \"{id}\""))

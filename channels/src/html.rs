@@ -184,7 +184,13 @@ async fn page_response(
                     h.insert(HeaderName::from_static("server-timing"), v);
                 }
             }
-            observe_page(state, page_id.as_deref(), res.status(), started, Some(&out.slots));
+            observe_page(
+                state,
+                page_id.as_deref(),
+                res.status(),
+                started,
+                Some(&out.slots),
+            );
             return res;
         }
         Err(e) => engine_error(state, &identity, &request, uri, e),

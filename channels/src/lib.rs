@@ -22,6 +22,7 @@ pub mod customize;
 pub mod demo_users;
 pub mod html;
 pub mod metrics;
+pub mod ratelimit;
 pub mod runtime;
 pub mod server;
 pub mod stream;
@@ -49,6 +50,8 @@ pub struct AppState {
 
 /// The whole HTTP surface. `static_dir`, when given, is served under `/static`.
 pub fn app(state: AppState, static_dir: Option<PathBuf>) -> Router {
+    let limits = state.engine.portal().settings.limits;
+    let limiter = ratelimit::Limiter::new(limits.requests_per_second, limits.request_burst);
     let mut router = Router::new()
         .route("/", get(html::home))
         .route("/pages/{id}", get(html::page))
@@ -68,9 +71,13 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> Router {
     if let Some(dir) = static_dir {
         router = router.nest_service("/static", ServeDir::new(dir));
     }
-    router
+    let router = router
         .fallback(html::fallback)
-        // Compression flushes per chunk, so streamed pages still reach the browser early.
+        .layer(axum::extract::DefaultBodyLimit::max(
+            limits.max_request_body_bytes,
+        ))
+        // Buffered responses only: streamed bodies carry their own chunk-flushed gzip
+        // and a Content-Encoding, which this layer leaves alone.
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         // Outermost: every response, the 404s and static files too, is counted and
@@ -79,5 +86,9 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> Router {
             state.clone(),
             trace::observe,
         ))
-        .with_state(state)
+        .with_state(state);
+    match limiter {
+        Some(l) => router.layer(axum::middleware::from_fn_with_state(l, ratelimit::limit)),
+        None => router,
+    }
 }

@@ -42,3 +42,34 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
 }
+
+/// Like [`serve`], but once `shutdown` resolves, requests in flight get `grace` to finish;
+/// then the server returns anyway (remaining connections are closed).
+pub async fn serve_with_grace(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: std::time::Duration,
+) -> io::Result<()> {
+    let (began, beginning) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!(grace = ?grace, "shutting down: finishing requests in flight");
+        let _ = began.send(());
+    };
+    let server = serve(listener, app, signal);
+    tokio::pin!(server);
+    let expiry = async move {
+        match beginning.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        served = &mut server => served,
+        () = expiry => {
+            tracing::warn!("shutdown grace period over; closing the remaining connections");
+            Ok(())
+        }
+    }
+}

@@ -353,6 +353,32 @@ pub fn build(sources: &Sources) -> Result<Portal, Diagnostics> {
         }
     }
     apply_overrides(&mut portal, &sources.settings_label, &mut diags);
+    for svc in portal.services.values() {
+        let host = svc
+            .base_url
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap_or_default();
+        let host = host
+            .rsplit_once(':')
+            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+            .map_or(host, |(h, _)| h);
+        if !host.is_empty() && !settings.security.allows_host(host) {
+            diags.push(
+                svc.location.clone(),
+                format!("service \"{}\" points at host \"{host}\", which security.backend-hosts in tessera.toml does not allow", svc.id),
+            );
+        }
+    }
+    for f in &settings.security.raw_html_fragments {
+        if !portal.fragments.contains_key(f) {
+            diags.push(
+                Location::file_start(sources.settings_label.clone()),
+                format!("security.raw-html-fragments names unknown fragment \"{f}\""),
+            );
+        }
+    }
     resolve_lifecycles(&mut portal, &broken, &mut diags);
     let known = |kind: Kind, id: &str| broken.contains(&(kind, id.to_owned()));
     check_references(&mut portal, raw_slot_params, &known, &mut diags);

@@ -70,6 +70,11 @@ pub struct ServiceDef {
     pub breaker: BreakerDef,
     pub retry: RetryDef,
     pub health: Option<HealthDef>,
+    /// Longest wait between two reads of a response: a backend that trickles its body
+    /// byte by byte fails here, long before its total timeout.
+    pub read_timeout: Duration,
+    /// Follow redirects the backend sends (to allowed hosts only); off by default.
+    pub follow_redirects: bool,
 }
 
 /// How a breaker's sliding window is measured.

@@ -3,7 +3,8 @@
 //! A fragment names a path below its service's base URL, never a URL of its own. Values
 //! substituted into it are percent-encoded (everything but unreserved characters), so no
 //! parameter or user id can add a path segment, a query parameter, a fragment or a
-//! header line; a value made only of dots is encoded too, so `..` cannot climb a level.
+//! header line; a value made only of dots is encoded twice (URL parsers resolve `%2E%2E`
+//! as `..`), so it can never climb a level.
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
@@ -118,7 +119,10 @@ impl PathTemplate {
 
 fn encode_into(out: &mut String, value: &str) {
     if !value.is_empty() && value.bytes().all(|b| b == b'.') {
-        out.extend(std::iter::repeat_n("%2E", value.len()));
+        // URL parsers treat `%2E%2E` as `..` and resolve it (WHATWG URL): a value made
+        // only of dots is encoded twice, so it reaches the backend as text, never as a
+        // path step.
+        out.extend(std::iter::repeat_n("%252E", value.len()));
     } else {
         out.extend(utf8_percent_encode(value, COMPONENT));
     }
@@ -145,7 +149,7 @@ mod tests {
         assert_eq!(render("/q?s={param.s}", "AAPL"), "/q?s=AAPL");
         assert_eq!(render("/q?s={param.s}", "a b&c=d"), "/q?s=a%20b%26c%3Dd");
         assert_eq!(render("/p/{user.id}", "../admin"), "/p/..%2Fadmin");
-        assert_eq!(render("/p/{user.id}", ".."), "/p/%2E%2E");
+        assert_eq!(render("/p/{user.id}", ".."), "/p/%252E%252E");
         assert_eq!(render("/p/{user.id}", "%2e%2e"), "/p/%252e%252e");
         assert_eq!(
             render("/p/{user.id}", "x\r\nHost: evil"),

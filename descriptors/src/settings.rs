@@ -37,6 +37,50 @@ pub struct Settings {
     pub profile: ProfileSettings,
     #[serde(default)]
     pub observability: ObservabilitySettings,
+    #[serde(default)]
+    pub security: SecuritySettings,
+}
+
+/// What the portal lets backends and their data do.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SecuritySettings {
+    /// When set, backends (and redirects they send) may only be on these hosts:
+    /// exact names (`news.internal`), wildcard suffixes (`*.internal`), addresses or
+    /// networks (`10.0.0.0/8`, `::1`). Empty: any host a service descriptor names.
+    #[serde(default)]
+    pub backend_hosts: Vec<String>,
+    /// Fragments whose ready-made HTML is embedded raw, unsanitized. Only operators edit
+    /// this file; every other `html` backend's markup is sanitized.
+    #[serde(default)]
+    pub raw_html_fragments: Vec<String>,
+}
+
+impl SecuritySettings {
+    /// Whether `host` is allowed by `backend-hosts` (always, when it is empty).
+    pub fn allows_host(&self, host: &str) -> bool {
+        if self.backend_hosts.is_empty() {
+            return true;
+        }
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let ip: Option<std::net::IpAddr> = host.parse().ok();
+        self.backend_hosts.iter().any(|rule| {
+            let rule = rule.to_ascii_lowercase();
+            if let Some(suffix) = rule.strip_prefix("*.") {
+                return host.ends_with(&format!(".{suffix}"));
+            }
+            if let (Some(ip), Ok(net)) = (ip, rule.parse::<ipnet::IpNet>()) {
+                return net.contains(&ip);
+            }
+            if let (Some(ip), Ok(one)) = (ip, rule.parse::<std::net::IpAddr>()) {
+                return ip == one;
+            }
+            host == rule
+        })
+    }
 }
 
 /// Access tokens: what each role grants. Code never asks for a role or customer type,
@@ -115,7 +159,7 @@ impl Default for AuthSettings {
 
 /// Single sign-on by a trusted proxy: the identity header counts only when the request
 /// also carries the shared secret, so a client cannot claim an identity by itself.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct HeaderAuth {
     #[serde(default = "default_user_header")]
@@ -214,13 +258,32 @@ fn default_max_object_key_header_bytes() -> usize {
 }
 
 /// The admin API (`/admin/api/`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AdminSettings {
     /// A static bearer token for the admin API. Without one (here or in the
     /// `TESSERA_ADMIN_TOKEN` environment variable) the admin API answers 503.
     #[serde(default)]
     pub token: Option<String>,
+}
+
+// Secrets never reach logs, not even through `{:?}`.
+impl std::fmt::Debug for AdminSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminSettings")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for HeaderAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeaderAuth")
+            .field("user_header", &self.user_header)
+            .field("secret_header", &self.secret_header)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Shortest admin token accepted: long enough that guessing it is hopeless.
@@ -290,12 +353,20 @@ impl Default for PortalSettings {
 pub struct ServerSettings {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// On SIGTERM, requests in flight get this long to finish before the node exits.
+    #[serde(default = "default_grace", deserialize_with = "duration")]
+    pub shutdown_grace: Duration,
+}
+
+fn default_grace() -> Duration {
+    Duration::from_secs(10)
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            shutdown_grace: default_grace(),
         }
     }
 }
@@ -324,6 +395,25 @@ pub struct Limits {
     /// rejected at once, so a node's sockets and memory stay bounded whatever the load.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight_backend_calls: u32,
+    /// Largest request body accepted from users (forms, JSON); larger ones get 413.
+    #[serde(default = "default_max_request_body")]
+    pub max_request_body_bytes: usize,
+    /// Requests per second allowed per session (or client address without one), with a
+    /// burst of `request-burst`; beyond it 429 with `Retry-After`. 0 turns it off.
+    #[serde(default = "default_rps")]
+    pub requests_per_second: u32,
+    #[serde(default = "default_burst")]
+    pub request_burst: u32,
+}
+
+fn default_max_request_body() -> usize {
+    64 * 1024
+}
+fn default_rps() -> u32 {
+    50
+}
+fn default_burst() -> u32 {
+    100
 }
 
 impl Default for Limits {
@@ -335,6 +425,9 @@ impl Default for Limits {
             max_backend_body_bytes: default_max_backend_body_bytes(),
             max_template_fuel: default_max_template_fuel(),
             max_in_flight_backend_calls: default_max_in_flight(),
+            max_request_body_bytes: default_max_request_body(),
+            requests_per_second: default_rps(),
+            request_burst: default_burst(),
         }
     }
 }
@@ -508,6 +601,10 @@ mod observability_tests {
             "{e}"
         );
         let e = Settings::parse("t.toml", "[observability]\nlog-format = \"xml\"\n").unwrap_err();
-        assert!(e.to_string().starts_with("t.toml:2:14: unknown variant `xml`"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("t.toml:2:14: unknown variant `xml`"),
+            "{e}"
+        );
     }
 }

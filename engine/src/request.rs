@@ -19,7 +19,8 @@ pub enum Channel {
 impl Channel {
     pub fn key(self) -> ChannelKey {
         match self {
-            Channel::Html | Channel::Json => ChannelKey::Html,
+            Channel::Html => ChannelKey::Html,
+            Channel::Json => ChannelKey::Json,
             Channel::Light => ChannelKey::Light,
         }
     }

@@ -269,8 +269,12 @@ impl Running {
                 let fragments = self.engine.fragments();
                 for (r, def) in self.results.iter_mut().zip(&self.defs) {
                     if r.is_none() {
-                        let failed =
-                            fragments.failed(def, Status::Timeout, message.clone(), self.page.timeout);
+                        let failed = fragments.failed(
+                            def,
+                            Status::Timeout,
+                            message.clone(),
+                            self.page.timeout,
+                        );
                         self.engine.metrics().fragment(&failed);
                         *r = Some(failed);
                     }
@@ -327,25 +331,30 @@ impl Running {
     async fn in_order(mut self, tx: &mpsc::Sender<Bytes>) -> Result<(), StreamEnd> {
         let html = self.skeleton(marker)?;
         let mut rest = html.as_str();
-        let mut next = 0;
-        loop {
-            // Everything up to the next unfinished slot's marker can go now.
-            let found =
-                (next..self.results.len()).find_map(|i| rest.find(&marker(i)).map(|at| (i, at)));
-            let Some((i, at)) = found else {
-                send(tx, rest).await?;
-                return Ok(());
+        // Markers come in document order, whatever order the layout writes slots in:
+        // always continue at the earliest one left.
+        while let Some(at) = rest.find(MARKER_OPEN) {
+            let digits: String = rest[at + MARKER_OPEN.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            let Ok(i) = digits.parse::<usize>() else {
+                break;
             };
             send(tx, &rest[..at]).await?;
             rest = &rest[at + marker(i).len()..];
-            while self.results[i].is_none() && self.next_before_deadline().await {}
-            let content = self.results[i]
-                .as_ref()
+            while self.results.get(i).is_some_and(Option::is_none)
+                && self.next_before_deadline().await
+            {}
+            let content = self
+                .results
+                .get(i)
+                .and_then(Option::as_ref)
                 .map(slot_content)
                 .unwrap_or_default();
             send(tx, &content).await?;
-            next = i + 1;
         }
+        send(tx, rest).await
     }
 
     async fn out_of_order(mut self, tx: &mpsc::Sender<Bytes>) -> Result<(), StreamEnd> {
@@ -392,8 +401,10 @@ impl Running {
 /// scripts are off).
 const FILL_SCRIPT: &str = "<script>function tesseraFill(n){var s=document.getElementById('tessera-slot-'+n),f=document.getElementById('tessera-fill-'+n);if(!s||!f)return;var c=f.querySelector('.tessera-late__content');s.innerHTML=c?c.innerHTML:'';s.removeAttribute('aria-busy');s.className='tessera-filled';f.parentNode.removeChild(f);}</script>\n";
 
+const MARKER_OPEN: &str = "<!--tessera-slot-";
+
 fn marker(i: usize) -> String {
-    format!("<!--tessera-slot-{i}-->")
+    format!("{MARKER_OPEN}{i}-->")
 }
 
 /// What a finished slot contributes to the stream: its markup, and for a slot that is

@@ -23,6 +23,7 @@ pub mod model;
 pub mod produce;
 pub mod render;
 pub mod result;
+pub mod sanitize;
 pub mod source;
 pub mod trace;
 pub mod xml_model;

@@ -188,7 +188,20 @@ impl Fragments {
         async move {
             let started = Instant::now();
             let params = Self::resolve_params(def, &params);
-            let outcome = self.content(def, &params, ctx).await;
+            // A panic in one fragment (a template function, a bug) becomes that fragment's
+            // error, never a dropped connection or a failed page.
+            let outcome = std::panic::AssertUnwindSafe(self.content(def, &params, ctx))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(fragment = %def.id, panic = %what, "fragment production panicked");
+                    Err(Failure::error("the fragment failed unexpectedly".into()))
+                });
             let elapsed = started.elapsed();
             match outcome {
                 Ok(c) => {
@@ -312,7 +325,10 @@ impl Fragments {
     ) -> Result<Content, Failure> {
         let viewer = ctx.viewer;
         let source = match &def.source {
-            Some(src) => Some(self.source_stage(def, src, params, viewer, ctx.trace).await?),
+            Some(src) => Some(
+                self.source_stage(def, src, params, viewer, ctx.trace)
+                    .await?,
+            ),
             None => None,
         };
         let children = if def.includes.is_empty() {
@@ -328,7 +344,7 @@ impl Fragments {
         let template = def
             .template
             .as_deref()
-            .map(|t| self.renderer.for_channel(t, ctx.channel));
+            .map(|t| self.renderer.for_channel(t, ctx.channel.rendering()));
         let template_reads_user = template
             .as_deref()
             .is_some_and(|t| self.renderer.reads_user(t));
@@ -348,7 +364,7 @@ impl Fragments {
             fragment: Arc::from(def.id.as_str()),
             source_version,
             template_version: template.as_deref().map_or(0, |t| self.renderer.version(t)),
-            channel: ctx.channel,
+            channel: ctx.channel.rendering(),
             params: params_hash(params),
             children: children
                 .iter()
@@ -380,9 +396,13 @@ impl Fragments {
             {
                 content.html = hit.markup().map(|m| m.to_string()).unwrap_or_default();
                 content.version = Some(hit.version);
+                // The data model is copied out only for the JSON channel: an HTML page
+                // served from the cache never touches it.
                 content.model = match &source {
-                    Some(s) => self.model_stage(def, s)?.map(|m| m.to_json()),
-                    None => None,
+                    Some(s) if ctx.channel == ChannelKey::Json => {
+                        self.model_stage(def, s)?.map(|m| m.to_json())
+                    }
+                    _ => None,
                 };
                 if source.is_none() {
                     content.origin = Origin::Cache;
@@ -472,7 +492,10 @@ impl Fragments {
             content.version = Some(entry.version);
         }
         content.html = html;
-        content.model = model.as_ref().map(Model::to_json);
+        content.model = model
+            .as_ref()
+            .filter(|_| ctx.channel == ChannelKey::Json)
+            .map(Model::to_json);
         content.stale = source.and_then(|s| s.stale);
         Ok(content)
     }
@@ -515,6 +538,19 @@ impl Fragments {
             .map_err(|m| Failure::error(format!("{service}: {m}")))?;
         if let Some(path) = &def.select {
             model = select(model, path).map_err(|m| Failure::error(format!("{service}: {m}")))?;
+        }
+        if let Model::Markup(html) = &model {
+            // Ready-made markup is the backend's, not ours: sanitized unless an operator
+            // listed the fragment as raw.
+            let raw = self
+                .portal
+                .settings
+                .security
+                .raw_html_fragments
+                .contains(&def.id);
+            if !raw {
+                model = Model::Markup(crate::sanitize::clean(html));
+            }
         }
         if source.cached {
             let deps = Deps {
@@ -734,4 +770,53 @@ fn escape_html(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_descriptors::{build, Kind, SourceFile, Sources};
+
+    #[tokio::test]
+    async fn a_panic_while_rendering_is_that_fragments_error() {
+        let mut sources = Sources::default();
+        sources.files.push(SourceFile {
+            kind: Kind::Fragment,
+            label: "fragments/boom.xml".into(),
+            text: r#"<fragment id="boom"><template>boom.html</template><fallback>Boom is resting.</fallback></fragment>"#.into(),
+        });
+        sources.files.push(SourceFile {
+            kind: Kind::Page,
+            label: "pages/home.xml".into(),
+            text: r#"<page id="home" layout="page.html"><region name="main"><fragment ref="boom"/></region></page>"#.into(),
+        });
+        sources
+            .templates
+            .insert("boom.html", "boom.html", "{{ explode() }}");
+        sources
+            .templates
+            .insert("page.html", "page.html", "{{ fragments.boom.html }}");
+        let portal = Arc::new(build(&sources).expect("valid"));
+        let mut renderer = Renderer::new(&portal.templates, 100_000);
+        renderer.add_test_function("explode", || -> String {
+            panic!("template function blew up")
+        });
+        let services = Arc::new(ServiceAccess::new(&portal));
+        let f = Fragments::new(
+            portal.clone(),
+            services,
+            Arc::new(renderer),
+            &FragmentState::new(1 << 20),
+        );
+        let viewer = Viewer::anonymous();
+        let r = f
+            .produce(&portal.fragments["boom"], Params::new(), &viewer)
+            .await;
+        assert_eq!((r.status, r.cause), (Status::Fallback, Some(Status::Error)));
+        assert_eq!(
+            r.message.as_deref(),
+            Some("the fragment failed unexpectedly")
+        );
+        assert_eq!(r.html, "Boom is resting.");
+    }
 }

@@ -72,6 +72,16 @@ impl Renderer {
         }
     }
 
+    /// Adds a template function (tests only: a function that panics, say).
+    #[cfg(test)]
+    pub(crate) fn add_test_function<F, Rv>(&mut self, name: &'static str, f: F)
+    where
+        F: Fn() -> Rv + Send + Sync + 'static,
+        Rv: minijinja::value::FunctionResult,
+    {
+        self.env.add_function(name, f);
+    }
+
     /// Whether the template (or one it pulls in) reads `user`.
     pub fn reads_user(&self, template: &str) -> bool {
         self.reads_user.contains(template)

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use tessera_descriptors::settings::SecuritySettings;
+use tessera_descriptors::ServiceDef;
 
 use crate::error::{BadStatus, BodyTooLarge, CallError, Transport};
 
@@ -50,10 +52,26 @@ const DROPPED: &[&str] = &[
     "set-cookie2",
 ];
 
-pub(crate) fn build_client(connect_timeout: Duration) -> reqwest::Client {
+/// A client for one service: connect and between-bytes timeouts; redirects followed only
+/// when the service allows it, at most three, and only to hosts the allow-list admits.
+pub(crate) fn build_client(def: &ServiceDef, security: &SecuritySettings) -> reqwest::Client {
+    let policy = if def.follow_redirects {
+        let security = security.clone();
+        reqwest::redirect::Policy::custom(move |attempt| {
+            let host = attempt.url().host_str().unwrap_or_default().to_owned();
+            if attempt.previous().len() >= 3 || !security.allows_host(&host) {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        })
+    } else {
+        reqwest::redirect::Policy::none()
+    };
     reqwest::Client::builder()
-        .connect_timeout(connect_timeout)
-        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(def.connect_timeout)
+        .read_timeout(def.read_timeout)
+        .redirect(policy)
         .pool_idle_timeout(Duration::from_secs(60))
         .build()
         // Building fails only when the TLS backend or resolver cannot initialise; we use
@@ -61,11 +79,24 @@ pub(crate) fn build_client(connect_timeout: Duration) -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// A failed exchange by kind: reqwest's read timeout (no byte within `read_timeout`) is
+/// a timeout like the total one, so callers (and breakers) see one kind of timeout.
+fn failed(e: &reqwest::Error, read_timeout: Duration) -> CallError {
+    if e.is_timeout() {
+        CallError::Timeout(crate::error::Elapsed(read_timeout))
+    } else if e.is_connect() {
+        CallError::Connect(Transport(root_cause(e)))
+    } else {
+        CallError::Transport(Transport(root_cause(e)))
+    }
+}
+
 pub(crate) async fn exchange(
     client: &reqwest::Client,
     base_url: &str,
     request: &BackendRequest,
     max_body: usize,
+    read_timeout: Duration,
 ) -> Result<BackendResponse, CallError> {
     let started = tokio::time::Instant::now();
     let url = format!("{base_url}{}", request.path_and_query);
@@ -73,13 +104,7 @@ pub(crate) async fn exchange(
     for (name, value) in &request.headers {
         builder = builder.header(name, value);
     }
-    let mut response = builder.send().await.map_err(|e| {
-        if e.is_connect() {
-            CallError::Connect(Transport(root_cause(&e)))
-        } else {
-            CallError::Transport(Transport(root_cause(&e)))
-        }
-    })?;
+    let mut response = builder.send().await.map_err(|e| failed(&e, read_timeout))?;
     let status = response.status();
     if !(status.is_success() || status == StatusCode::NOT_MODIFIED) {
         let location = status
@@ -104,7 +129,7 @@ pub(crate) async fn exchange(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| CallError::Transport(Transport(root_cause(&e))))?
+        .map_err(|e| failed(&e, read_timeout))?
     {
         if body.len() + chunk.len() > max_body {
             return Err(BodyTooLarge { limit: max_body }.into());

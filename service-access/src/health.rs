@@ -52,7 +52,13 @@ impl Service {
         };
         let result = with_timeout(
             h.timeout,
-            client::exchange(&self.client, &self.def.base_url, &request, 64 * 1024),
+            client::exchange(
+                &self.client,
+                &self.def.base_url,
+                &request,
+                64 * 1024,
+                self.def.read_timeout,
+            ),
         )
         .await;
         let verdict = match result {

@@ -62,7 +62,12 @@ impl ServiceAccess {
             .services
             .iter()
             .map(|(id, def)| {
-                let s = Service::new(def.clone(), limits.max_backend_body_bytes, global.clone());
+                let s = Service::new(
+                    def.clone(),
+                    limits.max_backend_body_bytes,
+                    global.clone(),
+                    &portal.settings.security,
+                );
                 (id.clone(), Arc::new(s))
             })
             .collect();

@@ -61,9 +61,14 @@ pub(crate) fn breaker_policy(def: &ServiceDef) -> BreakerPolicy {
 }
 
 impl Service {
-    pub(crate) fn new(def: Arc<ServiceDef>, max_body: usize, global: Arc<Limit>) -> Self {
+    pub(crate) fn new(
+        def: Arc<ServiceDef>,
+        max_body: usize,
+        global: Arc<Limit>,
+        security: &tessera_descriptors::settings::SecuritySettings,
+    ) -> Self {
         Self {
-            client: client::build_client(def.connect_timeout),
+            client: client::build_client(&def, security),
             max_body,
             breaker: Breaker::new(breaker_policy(&def)),
             bulkhead: Limit::new(Scope::Bulkhead, def.max_concurrent, def.queue),
@@ -124,10 +129,7 @@ impl Service {
         result
     }
 
-    async fn call_in_policy(
-        &self,
-        request: &BackendRequest,
-    ) -> Result<BackendResponse, CallError> {
+    async fn call_in_policy(&self, request: &BackendRequest) -> Result<BackendResponse, CallError> {
         inc(&self.stats.calls);
         let forced = match self.toggle() {
             Toggle::Disabled { reason, .. } => {
@@ -179,8 +181,14 @@ impl Service {
         self.retry.deposit();
         let mut attempt = 0;
         loop {
-            let result =
-                client::exchange(&self.client, &self.def.base_url, request, self.max_body).await;
+            let result = client::exchange(
+                &self.client,
+                &self.def.base_url,
+                request,
+                self.max_body,
+                self.def.read_timeout,
+            )
+            .await;
             match result {
                 Err(e) if self.retry.may_retry(attempt, &e) => {
                     inc(&self.stats.retries);

@@ -19,6 +19,8 @@ const ATTRS: &[&str] = &[
     "format",
     "max-concurrent",
     "queue",
+    "read-timeout",
+    "follow-redirects",
 ];
 const CHILDREN: &[&str] = &["description", "breaker", "retry", "health"];
 const BREAKER_ATTRS: &[&str] = &[
@@ -70,6 +72,14 @@ pub fn parse_service(el: &Element, diags: &mut Diagnostics) -> Option<ServiceDef
         at_most_one(el, "breaker", diags).map_or_else(BreakerDef::default, |b| breaker(b, diags));
     let retry = at_most_one(el, "retry", diags).map_or_else(RetryDef::default, |r| retry(r, diags));
     let health = at_most_one(el, "health", diags).and_then(|h| health(h, timeout, diags));
+    let read_timeout = duration(
+        el,
+        "read-timeout",
+        timeout.min(Duration::from_secs(1)),
+        true,
+        diags,
+    );
+    let follow_redirects = super::boolean(el, "follow-redirects", false, diags);
     Some(ServiceDef {
         id: id?,
         location: el.location.clone(),
@@ -83,6 +93,8 @@ pub fn parse_service(el: &Element, diags: &mut Diagnostics) -> Option<ServiceDef
         breaker,
         retry,
         health,
+        read_timeout,
+        follow_redirects,
     })
 }
 

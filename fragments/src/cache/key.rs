@@ -8,6 +8,18 @@ use std::sync::Arc;
 pub enum ChannelKey {
     Html,
     Light,
+    /// The JSON channel: HTML's rendered entries, plus each fragment's data model.
+    Json,
+}
+
+impl ChannelKey {
+    /// The channel whose rendered entries this one uses (JSON shares HTML's).
+    pub fn rendering(self) -> ChannelKey {
+        match self {
+            ChannelKey::Json => ChannelKey::Html,
+            other => other,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

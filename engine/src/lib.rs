@@ -90,9 +90,11 @@ impl Engine {
         &self.portal
     }
 
-    /// Assembles a page. Fails only when the page does not exist or its layout fails;
-    /// a failing fragment never fails the page.
-    pub async fn render_page(&self, request: &PortalRequest) -> Result<PageOutput, EngineError> {
+    /// The requested page (or the home page), if it exists and the request may see it.
+    pub fn resolve_page(
+        &self,
+        request: &PortalRequest,
+    ) -> Result<Arc<tessera_descriptors::PageDef>, EngineError> {
         let id = request
             .page
             .as_deref()
@@ -105,12 +107,19 @@ impl Engine {
         if !request.allows(&page.access) {
             return Err(EngineError::Forbidden(id.to_owned()));
         }
-        let slots = assemble::produce_slots(&self.fragments, page, request).await;
+        Ok(page.clone())
+    }
+
+    /// Assembles a page. Fails only when the page does not exist or its layout fails;
+    /// a failing fragment never fails the page.
+    pub async fn render_page(&self, request: &PortalRequest) -> Result<PageOutput, EngineError> {
+        let page = self.resolve_page(request)?;
+        let slots = assemble::produce_slots(&self.fragments, &page, request).await;
         for s in &slots {
             self.metrics.fragment(&s.result);
         }
         tracing::debug!(page = %page.id, slowest = ?assemble::total(&slots), "page assembled");
-        assemble::page_stage(&self.fragments, page, slots, request)
+        assemble::page_stage(&self.fragments, &page, slots, request)
     }
 
     /// Renders a portal-level page (`errors/404.html`, `auth/login.html`, …) with

@@ -60,19 +60,7 @@ impl Engine {
         request: PortalRequest,
         mode: Delivery,
     ) -> Result<PageStream, EngineError> {
-        let id = request
-            .page
-            .clone()
-            .unwrap_or_else(|| self.portal().settings.portal.home.clone());
-        let page = self
-            .portal()
-            .pages
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| EngineError::PageNotFound(id.clone()))?;
-        if !request.allows(&page.access) {
-            return Err(EngineError::Forbidden(id));
-        }
+        let page = self.resolve_page(&request)?;
         let request = Arc::new(request);
         let mut run = Running::start(self.clone(), request, page);
         run.collect_ready();
@@ -106,19 +94,7 @@ impl Engine {
         self: &Arc<Self>,
         request: PortalRequest,
     ) -> Result<(Arc<PageDef>, mpsc::Receiver<Slot>), EngineError> {
-        let id = request
-            .page
-            .clone()
-            .unwrap_or_else(|| self.portal().settings.portal.home.clone());
-        let page = self
-            .portal()
-            .pages
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| EngineError::PageNotFound(id.clone()))?;
-        if !request.allows(&page.access) {
-            return Err(EngineError::Forbidden(id));
-        }
+        let page = self.resolve_page(&request)?;
         let mut run = Running::start(self.clone(), Arc::new(request), page.clone());
         let (tx, rx) = mpsc::channel(32);
         tokio::spawn(async move {

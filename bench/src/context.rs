@@ -20,6 +20,8 @@ pub struct Options {
     /// Runs per arm of an interleaved comparison (A, B, A, B, …): targets that compare
     /// two scenarios are judged on the medians, not on one run of each.
     pub rounds: u32,
+    /// S4: requests per connection in each run of the time-to-first-byte client.
+    pub stream_requests: u32,
 }
 
 impl Default for Options {
@@ -29,6 +31,7 @@ impl Default for Options {
             connections: 32,
             threads: 2,
             rounds: 3,
+            stream_requests: 40,
         }
     }
 }
@@ -105,6 +108,34 @@ fn median_duration(values: Vec<Duration>) -> Duration {
     Duration::from_secs_f64(median(values.iter().map(Duration::as_secs_f64).collect()))
 }
 
+/// One delivery mode of S4, measured by the time-to-first-byte client (`crate::ttfb`)
+/// over all its runs: percentiles of every request together.
+#[derive(Debug, Clone)]
+pub struct StreamSummary {
+    pub scenario: ScenarioId,
+    pub label: String,
+    pub connections: u32,
+    pub runs: usize,
+    pub requests: usize,
+    /// Answers other than 200.
+    pub failed: usize,
+    pub headers_p50: Duration,
+    pub ttfb_p50: Duration,
+    pub ttfb_p99: Duration,
+    pub ttlb_p50: Duration,
+    pub ttlb_p99: Duration,
+    pub ttlb_max: Duration,
+    /// Each run's median TTLB, to show how much the runs differ.
+    pub ttlb_p50_of_runs: Vec<Duration>,
+    /// Requests whose first read held no fragment content (only the skeleton).
+    pub skeleton_first: usize,
+    /// Median size of the first read's body bytes.
+    pub first_bytes_p50: usize,
+    pub body_bytes: usize,
+    /// Backend calls per request over the runs, when the target is a page.
+    pub backend_calls_per_request: Option<f64>,
+}
+
 /// Everything an invocation has measured so far.
 #[derive(Debug, Default)]
 pub struct Context {
@@ -112,6 +143,8 @@ pub struct Context {
     pub measurements: Vec<Measurement>,
     /// Arms of interleaved comparisons, with their medians.
     pub summaries: Vec<Summary>,
+    /// S4's delivery modes, measured by the time-to-first-byte client.
+    pub streams: Vec<StreamSummary>,
     pub checks: Vec<Check>,
     pub notes: Vec<String>,
 }

@@ -12,6 +12,7 @@
 //!   (`scenario/*.rs`, one file per scenario)
 //! - `context` — what a run accumulates: measured runs, target checks, notes
 //! - `wrk` — installing wrk, running it bounded in time, parsing its report
+//! - `ttfb` — the harness's own client for time to first and last byte (S4)
 //! - `portal` — the generated benchmark portal (eight fragments, ~3 KB each)
 //! - `page` — the portal brought up with its backends and a node
 //! - `node` — the servers under load: a Tessera node, the static baseline
@@ -29,11 +30,12 @@ pub mod portal;
 pub mod probe;
 pub mod report;
 pub mod scenario;
+pub mod ttfb;
 pub mod wrk;
 
 use std::time::Duration;
 
-pub use context::{Check, Context, Measurement, Options};
+pub use context::{Check, Context, Measurement, Options, StreamSummary};
 pub use scenario::ScenarioId;
 
 /// Why a scenario could not be run (as opposed to a target not met, which is a result).

@@ -16,7 +16,7 @@ use tessera_bench::{report, scenario, wrk, Context, Options, ScenarioId};
 struct Cli {
     /// Scenarios to run (default: all). Scenarios a target compares against are
     /// added. One of: all, static, healthy8, hung-breaker-open, cached8, s1-cached-home,
-    /// s2-cold-fanout, s3-hung.
+    /// s2-cold-fanout, s3-hung, s4-streaming.
     scenarios: Vec<String>,
     /// Seconds per measured run.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
@@ -32,6 +32,10 @@ struct Cli {
     /// s1-cached-home): A, B, A, B, …; targets are judged on the medians.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     rounds: u32,
+    /// S4 (s4-streaming): requests per connection (8 connections) in each run of each
+    /// delivery mode.
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    stream_requests: u32,
     /// Where to write the Markdown report.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/results/latest.md"))]
     out: PathBuf,
@@ -71,6 +75,7 @@ async fn main() -> ExitCode {
         connections: cli.connections,
         threads: cli.threads,
         rounds: cli.rounds,
+        stream_requests: cli.stream_requests,
     });
     let mut failed = false;
     for id in &plan {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use bytes::Bytes;
 use tessera_descriptors::Portal;
@@ -54,6 +55,47 @@ impl Node {
         let admin_token = state.admin_token.clone();
         let router = tessera_channels::app(state, None);
         Self::serve(router, admin_token, cancel).await
+    }
+
+    /// Diagnostic only (S4): like [`Node::tessera`], but with `TCP_NODELAY` set on every
+    /// accepted connection, which `tessera_channels::server::serve` (axum's default)
+    /// does not do. Served by `axum::serve` directly, with the same connect info.
+    pub async fn tessera_nodelay(dir: &PortalDir) -> Result<Node, BenchError> {
+        let portal = Portal::load(&dir.config_dir(), &dir.templates_dir())
+            .map_err(|d| BenchError::Portal(d.to_string()))?;
+        let cancel = CancellationToken::new();
+        let state = tessera_channels::runtime::start(portal, memory_store().await?, &cancel)
+            .await
+            .map_err(|e| BenchError::Setup(format!("node start: {e}")))?;
+        let admin_token = state.admin_token.clone();
+        let router = tessera_channels::app(state, None);
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .map_err(|e| BenchError::Setup(format!("bind 127.0.0.1:0: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| BenchError::Setup(format!("local address: {e}")))?;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let shutdown = cancel.clone().cancelled_owned();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await;
+            if let Err(e) = served {
+                eprintln!("server on {addr} stopped: {e}");
+            }
+        });
+        Ok(Node {
+            addr,
+            admin_token,
+            cancel,
+            task,
+        })
     }
 
     /// The static baseline: `page` for `GET /`, with Tessera's page headers for an
@@ -107,6 +149,11 @@ impl Node {
             cancel,
             task,
         })
+    }
+
+    /// The address the server listens on (`127.0.0.1:PORT`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// `http://127.0.0.1:PORT/`: the home page.

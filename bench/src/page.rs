@@ -44,7 +44,7 @@ pub struct BenchPage {
     /// Kept alive for as long as the node calls them.
     backends: Vec<SimServer>,
     // The folder is deleted on drop.
-    _portal: PortalDir,
+    portal: PortalDir,
 }
 
 impl BenchPage {
@@ -101,8 +101,14 @@ impl BenchPage {
         Ok(BenchPage {
             node,
             backends: started,
-            _portal: dir,
+            portal: dir,
         })
+    }
+
+    /// Diagnostic only (S4): a second node serving the same portal and backends, with
+    /// `TCP_NODELAY` on its accepted connections ([`Node::tessera_nodelay`]).
+    pub async fn nodelay_node(&self) -> Result<Node, BenchError> {
+        Node::tessera_nodelay(&self.portal).await
     }
 
     /// Data calls received by all backends so far (hanging ones counted on arrival).

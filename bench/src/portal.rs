@@ -16,6 +16,13 @@ pub const FRAGMENT_BYTES: usize = 3 * 1024;
 /// The admin API token written to the benchmark portal's `tessera.toml`.
 pub const ADMIN_TOKEN: &str = "bench-admin-token";
 
+/// `[limits] requests-per-second` (and `request-burst`) of the benchmark portal. The
+/// harness's load all comes from 127.0.0.1, which the default per-address limit (50/s,
+/// burst 100) would answer with 429 after the first hundred requests. A limit this
+/// high is never reached, yet keeps the limiter in the request path (0 would remove
+/// its layer), so the measured node pays what a deployed one pays.
+pub const RATE_LIMIT_PER_SECOND: u32 = 1_000_000;
+
 /// Every service's total timeout: the fragment timeout of issue #9 S3. The healthy
 /// backends answer within 40 ms, so it only ever matters for a hanging one.
 pub const SERVICE_TIMEOUT_MS: u64 = 200;
@@ -91,7 +98,7 @@ pub fn write(backend_urls: &[String]) -> PortalDir {
 pub fn write_with(backend_urls: &[String], spec: &PortalSpec) -> PortalDir {
     let dir = PortalDir::new();
     let mut toml = format!(
-        "[portal]\nname = \"Tessera bench\"\nhome = \"home\"\n\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n"
+        "[portal]\nname = \"Tessera bench\"\nhome = \"home\"\n\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n\n[limits]\nrequests-per-second = {RATE_LIMIT_PER_SECOND}\nrequest-burst = {RATE_LIMIT_PER_SECOND}\n"
     );
     if let Some(secret) = spec.sso_secret {
         toml.push_str(&format!("\n[auth.header]\nsecret = \"{secret}\"\n"));

@@ -33,6 +33,10 @@ pub fn markdown(ctx: &Context, machine: &Machine, ran: &[ScenarioId]) -> String 
         out.push_str(&medians_table(ctx));
         out.push('\n');
     }
+    if !ctx.streams.is_empty() {
+        out.push_str(&streams_table(ctx));
+        out.push('\n');
+    }
     out.push_str(&targets_table(ctx));
     if !ctx.notes.is_empty() {
         out.push_str("\nNotes:\n");
@@ -45,10 +49,12 @@ pub fn markdown(ctx: &Context, machine: &Machine, ran: &[ScenarioId]) -> String 
 
 fn describe_options(options: &Options) -> String {
     format!(
-        "Each run: wrk -t{} --latency for {} s; `static`, `healthy8`, `hung-breaker-open` and `cached8` with {} connections, S1 with 64, S2/S3 with 8. Interleaved comparisons: {} runs per arm, in turn (A, B, A, B, …), judged on the medians.",
+        "Each run: wrk -t{} --latency for {} s; `static`, `healthy8`, `hung-breaker-open` and `cached8` with {} connections, S1 with 64, S2/S3 with 8. Interleaved comparisons: {} runs per arm, in turn (A, B, A, B, …), judged on the medians. S4: the harness's own client, 8 connections × {} requests per run, the delivery modes in turn, {} runs each.",
         options.threads,
         options.duration.as_secs(),
         options.connections,
+        options.rounds,
+        options.stream_requests,
         options.rounds
     )
 }
@@ -114,6 +120,39 @@ pub fn medians_table(ctx: &Context) -> String {
             ms(s.p90),
             ms(s.p99),
             s.errors,
+            each.join(", ")
+        );
+    }
+    out
+}
+
+/// S4: one row per delivery mode (and the reference), percentiles over all its requests.
+pub fn streams_table(ctx: &Context) -> String {
+    let mut out = String::from(
+        "| mode (all runs) | conns | runs | requests | headers p50 | TTFB p50 | TTFB p99 | TTLB p50 | TTLB p99 | TTLB max | first read without fragments | first read p50 | body | backend calls/page | TTLB p50 of each run |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    for s in &ctx.streams {
+        let each: Vec<String> = s.ttlb_p50_of_runs.iter().map(|d| ms(*d)).collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}/{} | {} B | {} B | {} | {} |",
+            s.label,
+            s.connections,
+            s.runs,
+            s.requests,
+            ms(s.headers_p50),
+            ms(s.ttfb_p50),
+            ms(s.ttfb_p99),
+            ms(s.ttlb_p50),
+            ms(s.ttlb_p99),
+            ms(s.ttlb_max),
+            s.skeleton_first,
+            s.requests,
+            s.first_bytes_p50,
+            s.body_bytes,
+            s.backend_calls_per_request
+                .map_or_else(|| "—".to_owned(), |c| format!("{c:.2}")),
             each.join(", ")
         );
     }

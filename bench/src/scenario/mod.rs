@@ -1,6 +1,6 @@
 //! The scenarios, by their stable command-line names.
 //!
-//! Adding one (caching, streaming, memory, as their issues land): a variant in
+//! Adding one (memory, as its issue lands): a variant in
 //! [`ScenarioId`] with its name, summary and the scenarios it compares against, a
 //! file here with its `run`, and a line in [`run`].
 
@@ -12,6 +12,7 @@ mod hung_breaker;
 mod hung_fanout;
 mod interleave;
 mod static_baseline;
+mod streaming;
 
 use std::fmt;
 
@@ -31,11 +32,12 @@ pub enum ScenarioId {
     S1CachedHome,
     S2ColdFanout,
     S3Hung,
+    S4Streaming,
 }
 
 impl ScenarioId {
     /// Every scenario, in the order `all` runs them.
-    pub const ALL: [ScenarioId; 7] = [
+    pub const ALL: [ScenarioId; 8] = [
         ScenarioId::Static,
         ScenarioId::Healthy8,
         ScenarioId::HungBreakerOpen,
@@ -43,6 +45,7 @@ impl ScenarioId {
         ScenarioId::S1CachedHome,
         ScenarioId::S2ColdFanout,
         ScenarioId::S3Hung,
+        ScenarioId::S4Streaming,
     ];
 
     /// The name used on the command line and in the tables.
@@ -55,6 +58,7 @@ impl ScenarioId {
             ScenarioId::S1CachedHome => "s1-cached-home",
             ScenarioId::S2ColdFanout => "s2-cold-fanout",
             ScenarioId::S3Hung => "s3-hung",
+            ScenarioId::S4Streaming => "s4-streaming",
         }
     }
 
@@ -82,6 +86,9 @@ impl ScenarioId {
             ScenarioId::S3Hung => {
                 "S2 with the 80 ms backend hanging, before and after its breaker opens (issue #9 S3)"
             }
+            ScenarioId::S4Streaming => {
+                "S2's backends, buffered vs in-order vs out-of-order: time to first and last byte (issues #6, #9 S4)"
+            }
         }
     }
 
@@ -95,7 +102,8 @@ impl ScenarioId {
             | ScenarioId::HungBreakerOpen
             | ScenarioId::Cached8
             | ScenarioId::S1CachedHome
-            | ScenarioId::S2ColdFanout => &[],
+            | ScenarioId::S2ColdFanout
+            | ScenarioId::S4Streaming => &[],
         }
     }
 }
@@ -132,6 +140,7 @@ pub async fn run(id: ScenarioId, ctx: &mut Context) -> Result<(), BenchError> {
         ScenarioId::S1CachedHome => cached_users::run(ctx, &probe).await,
         ScenarioId::S2ColdFanout => cold_fanout::run(ctx, &probe).await,
         ScenarioId::S3Hung => hung_fanout::run(ctx, &probe).await,
+        ScenarioId::S4Streaming => streaming::run(ctx, &probe).await,
     }
 }
 

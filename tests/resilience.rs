@@ -575,3 +575,39 @@ async fn health_probes_watch_a_disabled_service() {
     assert_eq!(backend.calls_to("/quotes"), 0);
     cancel.cancel();
 }
+
+#[tokio::test]
+async fn liveness_and_readiness_endpoints() {
+    let backend = Scripted::start().await;
+    let dir = portal_over(&backend, "", "");
+    let (state, _cancel) = node(&dir, "sqlite::memory:").await;
+    let get = |path: &'static str| {
+        let state = state.clone();
+        async move {
+            let res = app(state, None)
+                .oneshot(Request::get(path).body(Body::empty()).expect("req"))
+                .await
+                .expect("infallible");
+            let status = res.status();
+            let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+                .await
+                .expect("body");
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    assert_eq!(get("/healthz").await, (StatusCode::OK, "ok".to_owned()));
+    let (status, body) = get("/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    state.store.close().await;
+    let (status, body) = get("/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        body.contains("\"ready\":false") && body.contains("unreachable"),
+        "{body}"
+    );
+    assert_eq!(
+        get("/healthz").await.0,
+        StatusCode::OK,
+        "alive even when not ready"
+    );
+}

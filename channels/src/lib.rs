@@ -3,6 +3,7 @@
 //! result back into that channel's response. Errors become responses only here.
 //!
 //! Layout:
+//! - `health` — `/healthz` and `/readyz` for load balancers
 //! - `html` — the browser channel: pages, the 404 and 500 pages
 //! - `auth` — identity (session cookie or SSO header), sign-in, passwords, CSRF
 //! - `customize` — page customization (forms and JSON)
@@ -20,6 +21,7 @@ pub mod api;
 pub mod auth;
 pub mod customize;
 pub mod demo_users;
+pub mod health;
 pub mod html;
 pub mod metrics;
 pub mod ratelimit;
@@ -54,6 +56,8 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> Router {
     let limiter = ratelimit::Limiter::new(limits.requests_per_second, limits.request_burst);
     let mut router = Router::new()
         .route("/", get(html::home))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/pages/{id}", get(html::page))
         .route("/pages/{id}/customize", post(customize::form_action))
         .route("/metrics", get(metrics::scrape))

@@ -341,6 +341,24 @@ async fn admin_calls_by_normal_users_get_403_and_by_guests_401() {
         call(None).await.expect("ok").status(),
         StatusCode::UNAUTHORIZED
     );
+    let browser = app(state.clone(), None)
+        .oneshot(
+            Request::get("/admin/api/services")
+                .header(header::ACCEPT, "text/html,application/xhtml+xml")
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await
+        .expect("ok");
+    assert_eq!(
+        browser.status(),
+        StatusCode::SEE_OTHER,
+        "a browser without a session is sent to sign in"
+    );
+    assert_eq!(
+        browser.headers()[header::LOCATION],
+        "/login?next=/admin/api/services"
+    );
     assert_eq!(
         call(Some(session_of("nora").await))
             .await

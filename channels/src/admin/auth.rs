@@ -36,6 +36,29 @@ pub async fn require_admin(
             }
             return next.run(request).await;
         }
+        // A browser without a session is sent to sign in; API clients get 401 below.
+        let wants_html = request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+        if wants_html {
+            // The nested router sees `/services`; the original URI keeps `/admin/api`.
+            let next_path = request
+                .extensions()
+                .get::<axum::extract::OriginalUri>()
+                .map_or_else(|| request.uri().path().to_owned(), |u| u.path().to_owned());
+            let encoded: String = next_path
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            return axum::response::Redirect::to(&format!("/login?next={encoded}")).into_response();
+        }
     }
     let Some(expected) = state.admin_token.as_deref() else {
         return json_error(

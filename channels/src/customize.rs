@@ -294,7 +294,7 @@ pub async fn form_action(
 fn bad_request(message: &str) -> Response {
     let body = format!(
         "<!doctype html><title>Not changed</title><h1>Your page was not changed</h1><p>{}</p><p><a href=\"javascript:history.back()\">Back</a></p>",
-        message.replace('&', "&amp;").replace('<', "&lt;")
+        tessera_fragments::escape_html(message)
     );
     crate::html::html(StatusCode::BAD_REQUEST, body)
 }

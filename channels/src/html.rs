@@ -302,8 +302,7 @@ fn engine_error(
         EngineError::PageNotFound(_) => not_found_page(state, request),
         EngineError::Forbidden(_) if identity.user.is_none() => {
             let next = uri.path_and_query().map_or("/", |p| p.as_str());
-            let encoded: String = url_encode(next);
-            Redirect::to(&format!("/login?next={encoded}")).into_response()
+            Redirect::to(&login_with_next(next)).into_response()
         }
         EngineError::Forbidden(_) => forbidden_page(state, request),
         e @ EngineError::Layout { .. } => {
@@ -311,6 +310,11 @@ fn engine_error(
             error_page(state, request)
         }
     }
+}
+
+/// `/login?next=<path>`, the path percent-encoded (slashes kept).
+pub fn login_with_next(path: &str) -> String {
+    format!("/login?next={}", url_encode(path))
 }
 
 fn url_encode(s: &str) -> String {
@@ -329,7 +333,7 @@ pub fn not_found_page(state: &AppState, request: &PortalRequest) -> Response {
     let body = state
         .engine
         .render_portal_page("errors/404.html", request, minijinja::Value::UNDEFINED)
-        .unwrap_or_else(|| format!("<!doctype html><title>Not found</title><h1>Not found</h1><p>There is no page at {}.</p>", escape(&request.path)));
+        .unwrap_or_else(|| format!("<!doctype html><title>Not found</title><h1>Not found</h1><p>There is no page at {}.</p>", tessera_fragments::escape_html(&request.path)));
     html(StatusCode::NOT_FOUND, body)
 }
 
@@ -373,11 +377,4 @@ pub fn html(status: StatusCode, body: String) -> Response {
     // Error pages and anything not given its own caching headers is not kept.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

@@ -21,7 +21,7 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
 use tessera_descriptors::{Delivery, PageDef};
-use tessera_fragments::{FragmentResult, RenderContext, Status};
+use tessera_fragments::{escape_html, FragmentResult, RenderContext, Status};
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
 use tracing::Instrument;
@@ -358,7 +358,7 @@ impl Running {
                     .unwrap_or_default();
                 let chunk = format!(
                     "<section class=\"tessera-late\" id=\"tessera-fill-{i}\"><h2 class=\"tessera-late__title\">{}</h2><div class=\"tessera-late__content\">{}</div></section><script>tesseraFill({i})</script>\n",
-                    escape(&r.0),
+                    escape_html(&r.0),
                     r.1
                 );
                 send(tx, &chunk).await?;
@@ -392,7 +392,7 @@ fn slot_content(r: &FragmentResult) -> String {
             "{}<p class=\"slot-status slot-status--{}\" role=\"status\">{}</p>",
             r.html,
             status.as_str(),
-            escape(m)
+            escape_html(m)
         ),
     }
 }
@@ -404,11 +404,4 @@ async fn send(tx: &mpsc::Sender<Bytes>, s: &str) -> Result<(), StreamEnd> {
     tx.send(Bytes::copy_from_slice(s.as_bytes()))
         .await
         .map_err(|_| StreamEnd::Gone)
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

@@ -30,7 +30,7 @@ pub mod xml_model;
 
 pub use context::{Params, Profile, RenderContext, Viewer};
 pub use model::Model;
-pub use produce::{result_value, FragmentState, Fragments};
+pub use produce::{escape_html, result_value, FragmentState, Fragments};
 pub use render::{RenderError, Renderer};
 pub use result::{FragmentResult, Origin, Status};
 pub use trace::RequestTrace;

@@ -757,7 +757,9 @@ pub fn result_value(r: &FragmentResult, optional: bool) -> Value {
     }
 }
 
-fn escape_html(s: &str) -> String {
+/// Escapes text for HTML content and attribute values; the one escaper the portal's
+/// own markup (fallback messages, status lines, built-in pages) uses.
+pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

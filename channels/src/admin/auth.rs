@@ -48,16 +48,8 @@ pub async fn require_admin(
                 .extensions()
                 .get::<axum::extract::OriginalUri>()
                 .map_or_else(|| request.uri().path().to_owned(), |u| u.path().to_owned());
-            let encoded: String = next_path
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
-            return axum::response::Redirect::to(&format!("/login?next={encoded}")).into_response();
+            return axum::response::Redirect::to(&crate::html::login_with_next(&next_path))
+                .into_response();
         }
     }
     let Some(expected) = state.admin_token.as_deref() else {
@@ -72,7 +64,9 @@ pub async fn require_admin(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => {
+        Some(token)
+            if crate::auth::cookies::constant_time_eq(token.as_bytes(), expected.as_bytes()) =>
+        {
             next.run(request).await
         }
         _ => {
@@ -87,13 +81,4 @@ pub async fn require_admin(
             res.into_response()
         }
     }
-}
-
-/// Compares without an early exit, so response timing does not reveal how much of a
-/// guessed token was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -109,12 +109,7 @@ fn render_form(
 
 /// A plain sign-in form for portals without `templates/auth/login.html`.
 fn builtin_form(csrf: &str, message: Option<&str>, login: &str, next: &str) -> String {
-    let e = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
+    let e = tessera_fragments::escape_html;
     format!(
         "<!doctype html><title>Sign in</title><h1>Sign in</h1>{}<form method=\"post\" action=\"/login\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"next\" value=\"{}\">\

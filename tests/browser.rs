@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_channels::{app, server, AppState};
@@ -79,11 +78,10 @@ async fn a_browser_shows_every_streamed_fragment_in_its_slot() {
     );
     let portal =
         Portal::load(&dir.config_dir(), &dir.templates_dir()).unwrap_or_else(|d| panic!("{d}"));
-    let state = AppState {
-        engine: Arc::new(Engine::new(portal)),
-        store: tessera_store::open("sqlite::memory:").await.expect("store"),
-        admin_token: None,
-    };
+    let state = AppState::new(
+        Engine::new(portal),
+        tessera_store::open("sqlite::memory:").await.expect("store"),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

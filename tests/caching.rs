@@ -173,7 +173,7 @@ async fn stale_if_error_when_the_backend_fails_or_is_disabled_then_expiry() {
     let state = runtime::start(portal(&dir), store, &cancel)
         .await
         .expect("node");
-    let engine = &state.engine;
+    let engine = &state.engine();
     assert_eq!(slot(&home(engine).await).status, Status::Ok);
 
     advance(Duration::from_secs(11)).await;
@@ -396,8 +396,8 @@ async fn invalidation_by_object_with_impact_preview() {
     let state = runtime::start(portal(&dir), store, &cancel)
         .await
         .expect("node");
-    home(&state.engine).await;
-    home(&state.engine).await;
+    home(&state.engine()).await;
+    home(&state.engine()).await;
     assert_eq!(backend.calls(), 1);
 
     let (code, graph) = admin(&state, "GET", "/admin/api/graph/quotes:smi", None).await;
@@ -418,7 +418,7 @@ async fn invalidation_by_object_with_impact_preview() {
     assert_eq!(preview["affected"]["fragments"]["quotes"], 2);
     assert_eq!(preview["affected"]["pages"]["home"], 1);
     assert_eq!(preview["pages"], json!(["home"]));
-    home(&state.engine).await;
+    home(&state.engine()).await;
     assert_eq!(backend.calls(), 1, "a dry run removes nothing");
 
     backend.respond(Reply::json(r#"{"v": "v2"}"#));
@@ -430,7 +430,7 @@ async fn invalidation_by_object_with_impact_preview() {
     )
     .await;
     assert_eq!(done["affected"]["entries"], 4);
-    let out = home(&state.engine).await;
+    let out = home(&state.engine()).await;
     assert_eq!(
         (slot(&out).html.as_str(), backend.calls()),
         ("<b>v2</b>", 2)
@@ -609,11 +609,7 @@ async fn pages_carry_etags_and_answer_304() {
     backend.respond(Reply::json(r#"{"v": "x"}"#));
     let dir = one_fragment(&backend, r#"<lifecycle ttl="1h" max-age="30s"/>"#, "");
     let store = tessera_store::open("sqlite::memory:").await.expect("store");
-    let state = AppState {
-        engine: Arc::new(Engine::new(portal(&dir))),
-        store,
-        admin_token: None,
-    };
+    let state = AppState::new(Engine::new(portal(&dir)), store);
     let get = |etag: Option<String>| {
         let state = state.clone();
         async move {

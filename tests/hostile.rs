@@ -3,7 +3,6 @@
 //! are pinned in descriptors/tests/cases/.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -139,11 +138,10 @@ async fn backend_cookies_and_hop_by_hop_headers_never_reach_users() {
             .header("x-internal", "secret"),
     );
     let dir = one(&backend, "", "", "/d");
-    let state = AppState {
-        engine: Arc::new(Engine::new(load(&dir))),
-        store: tessera_store::open("sqlite::memory:").await.expect("store"),
-        admin_token: None,
-    };
+    let state = AppState::new(
+        Engine::new(load(&dir)),
+        tessera_store::open("sqlite::memory:").await.expect("store"),
+    );
     let res = app(state, None)
         .oneshot(Request::get("/").body(Body::empty()).expect("req"))
         .await
@@ -381,11 +379,10 @@ async fn requests_in_flight_complete_when_shutdown_begins() {
     let backend = Scripted::start().await;
     backend.respond(Reply::json(r#"{"v": "finished"}"#).delay(Duration::from_millis(300)));
     let dir = one(&backend, "", "", "/d");
-    let state = AppState {
-        engine: Arc::new(Engine::new(load(&dir))),
-        store: tessera_store::open("sqlite::memory:").await.expect("store"),
-        admin_token: None,
-    };
+    let state = AppState::new(
+        Engine::new(load(&dir)),
+        tessera_store::open("sqlite::memory:").await.expect("store"),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -204,7 +204,7 @@ async fn metrics_report_exactly_what_happened() {
     // The 404 has no page label: nothing but descriptor ids becomes a label.
     assert!(!m.contains("nope"), "{m}");
     // The cache figures are the cache's own (the source the console will read too).
-    let c = state.engine.fragments().cache().snapshot();
+    let c = state.engine().fragments().cache().snapshot();
     assert_eq!(sample(m, "tessera_cache_hits_total"), Some(c.hits as f64));
     assert_eq!(
         sample(m, "tessera_cache_misses_total"),
@@ -214,7 +214,7 @@ async fn metrics_report_exactly_what_happened() {
     assert!(c.hits >= 3 && c.entries >= 1, "{c:?}");
 
     // An invalidation is counted with the entries it removed.
-    let impact = state.engine.invalidate(
+    let impact = state.engine().invalidate(
         &tessera_fragments::cache::Targets {
             fragments: vec!["quotes".into()],
             ..Default::default()

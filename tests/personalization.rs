@@ -531,7 +531,7 @@ async fn equal_selections_share_and_the_default_homepage_is_built_once() {
     for _ in 0..3 {
         send(&n.state, get("/", None)).await;
     }
-    let renderer = n.state.engine.fragments().renderer().clone();
+    let renderer = n.state.engine().fragments().renderer().clone();
     assert_eq!(
         backend.calls_to("/quotes"),
         1,

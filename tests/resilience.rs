@@ -89,7 +89,7 @@ async fn call(
 
 async fn page_status(state: &AppState) -> (Status, Option<Status>, String) {
     let out = state
-        .engine
+        .engine()
         .render_page(&PortalRequest::home())
         .await
         .expect("page");

@@ -1,7 +1,6 @@
 //! The spine end to end: descriptors on disk → engine → HTTP, against real backends on
 //! 127.0.0.1:0. Concurrency is proven by counting, never by wall-clock time.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -23,11 +22,7 @@ async fn get(engine: Engine, path: &str) -> (StatusCode, String) {
     let store = tessera_store::open("sqlite::memory:")
         .await
         .expect("in-memory store");
-    let state = AppState {
-        engine: Arc::new(engine),
-        store,
-        admin_token: None,
-    };
+    let state = AppState::new(engine, store);
     let router = app(state, None);
     let res = router
         .oneshot(Request::get(path).body(Body::empty()).expect("request"))

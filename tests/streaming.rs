@@ -2,7 +2,6 @@
 //! by a gate), never by wall-clock time.
 
 use std::io::Read;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -50,11 +49,10 @@ fn portal(fast: &Scripted, slow: &Scripted, delivery: &str, primary: &str) -> Po
 async fn state(dir: &PortalDir) -> AppState {
     let portal =
         Portal::load(&dir.config_dir(), &dir.templates_dir()).unwrap_or_else(|d| panic!("{d}"));
-    AppState {
-        engine: Arc::new(Engine::new(portal)),
-        store: tessera_store::open("sqlite::memory:").await.expect("store"),
-        admin_token: None,
-    }
+    AppState::new(
+        Engine::new(portal),
+        tessera_store::open("sqlite::memory:").await.expect("store"),
+    )
 }
 
 async fn whole(state: &AppState, path: &str) -> (StatusCode, String) {

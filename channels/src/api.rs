@@ -56,7 +56,7 @@ fn ndjson(
     request: tessera_engine::PortalRequest,
     gzip: bool,
 ) -> Result<Response, EngineError> {
-    let (page, mut slots) = state.engine.slot_events(request)?;
+    let (page, mut slots) = state.engine().slot_events(request)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(32);
     tokio::spawn(async move {
         let head = serde_json::json!({ "page": { "id": page.id, "title": page.title } });
@@ -136,7 +136,7 @@ pub async fn page(
             Err(_) => error(StatusCode::FORBIDDEN, "this page is not available to you"),
         };
     }
-    match state.engine.render_page(&request).await {
+    match state.engine().render_page(&request).await {
         Ok(out) => Json(PageJson {
             id: &out.page_id,
             title: &out.title,
@@ -196,7 +196,7 @@ pub async fn get_layout(
     headers: HeaderMap,
 ) -> Response {
     let identity = identify(&state, &headers).await;
-    let portal = state.engine.portal().clone();
+    let portal = state.engine().portal().clone();
     let Some(page) = portal.pages.get(&id) else {
         return error(StatusCode::NOT_FOUND, &format!("no page \"{id}\""));
     };
@@ -230,7 +230,7 @@ pub async fn put_layout(
     if !csrf::valid(&identity, &csrf::from_header(&headers)) {
         return error(StatusCode::FORBIDDEN, "missing or wrong X-CSRF-Token");
     }
-    let portal = state.engine.portal().clone();
+    let portal = state.engine().portal().clone();
     let Some(page) = portal.pages.get(&id) else {
         return error(StatusCode::NOT_FOUND, &format!("no page \"{id}\""));
     };

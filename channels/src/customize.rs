@@ -46,7 +46,7 @@ pub async fn current(state: &AppState, identity: &Identity, page: &PageDef) -> V
                 .collect();
         }
     }
-    let portal = state.engine.portal();
+    let portal = state.engine().portal().clone();
     page.regions
         .iter()
         .flat_map(|r| r.slots.iter().map(move |s| (r, s)))
@@ -72,7 +72,7 @@ pub fn validate(
     page: &PageDef,
     slots: &[Placement],
 ) -> Result<(), Refused> {
-    let portal = state.engine.portal();
+    let portal = state.engine().portal().clone();
     if slots.len() > 50 {
         return Err(Refused("a page holds at most 50 fragments".into()));
     }
@@ -117,7 +117,7 @@ pub fn validate_params(
     fragment: &str,
     values: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, Option<String>>, Refused> {
-    let portal = state.engine.portal();
+    let portal = state.engine().portal().clone();
     let Some(def) = portal.fragments.get(fragment) else {
         return Err(Refused(format!("there is no fragment \"{fragment}\"")));
     };
@@ -201,7 +201,7 @@ pub async fn form_action(
     if !csrf::valid(&identity, &form.csrf) {
         return csrf::rejected();
     }
-    let portal = state.engine.portal().clone();
+    let portal = state.engine().portal().clone();
     let Some(page) = portal.pages.get(&page_id).filter(|p| p.customizable) else {
         return bad_request(&format!("page \"{page_id}\" cannot be customized"));
     };
@@ -303,7 +303,7 @@ fn bad_request(message: &str) -> Response {
 pub fn catalog_value(state: &AppState, identity: &Identity, page: &str) -> Vec<(String, String)> {
     let request = identity.request(Some(page.to_owned()), Channel::Html, "");
     state
-        .engine
+        .engine()
         .catalog(&request)
         .into_iter()
         .map(|f| (f.id.clone(), f.title.clone()))

@@ -16,7 +16,7 @@ pub async fn healthz() -> &'static str {
 
 /// Readiness: 200 when the store answers, 503 with the reason otherwise.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let descriptors = state.engine.portal().pages.len();
+    let descriptors = state.engine().portal().pages.len();
     match state.store.ping().await {
         Ok(()) => Json(serde_json::json!({ "ready": true, "pages": descriptors, "store": "ok" })).into_response(),
         Err(e) => (

@@ -56,7 +56,8 @@ pub async fn portal_request(
     path: &str,
 ) -> PortalRequest {
     let mut request = identity.request(page, channel, path);
-    let portal = state.engine.portal();
+    let engine = state.engine();
+    let portal = engine.portal();
     let page_id = request
         .page
         .clone()
@@ -97,7 +98,8 @@ async fn page_response(
     let identity = identify(state, headers).await;
     let mut request = portal_request(state, &identity, page, channel, uri.path()).await;
     request.trace = crate::trace::of(headers);
-    let portal = state.engine.portal();
+    let engine = state.engine();
+    let portal = engine.portal();
     // Metrics and the page's log line are labelled with descriptor ids only: a request
     // for a page that does not exist is counted by status, not by its path.
     let page_id = request
@@ -117,7 +119,7 @@ async fn page_response(
         .unwrap_or_default();
     let delivery = delivery_override(uri).unwrap_or(page_delivery);
     if delivery != Delivery::Buffered {
-        return match state.engine.stream_page(request.clone(), delivery).await {
+        return match engine.stream_page(request.clone(), delivery).await {
             Ok(stream) => {
                 let status = if stream.redirect.is_some() {
                     302
@@ -126,9 +128,9 @@ async fn page_response(
                 };
                 let done = page_id.map(|page| {
                     let ttfb = started.elapsed().as_secs_f64();
-                    state.engine.metrics().page_ttfb(&page, ttfb);
+                    engine.metrics().page_ttfb(&page, ttfb);
                     PageDone {
-                        metrics: state.engine.metrics().clone(),
+                        metrics: engine.metrics().clone(),
                         page,
                         status,
                         started,
@@ -147,7 +149,7 @@ async fn page_response(
             }
         };
     }
-    let res = match state.engine.render_page(&request).await {
+    let res = match engine.render_page(&request).await {
         Ok(out) if out.redirect.is_some() => {
             Redirect::to(out.redirect.as_deref().unwrap_or("/")).into_response()
         }
@@ -210,7 +212,7 @@ fn observe_page(
 ) {
     let elapsed = started.elapsed();
     if let Some(page) = page {
-        let metrics = state.engine.metrics();
+        let metrics = state.engine().metrics().clone();
         metrics.page(page, status.as_u16(), elapsed.as_secs_f64());
         metrics.page_ttfb(page, elapsed.as_secs_f64());
     }
@@ -331,7 +333,7 @@ fn url_encode(s: &str) -> String {
 /// The portal's 404 page (`errors/404.html`), or a plain one if the portal has none.
 pub fn not_found_page(state: &AppState, request: &PortalRequest) -> Response {
     let body = state
-        .engine
+        .engine()
         .render_portal_page("errors/404.html", request, minijinja::Value::UNDEFINED)
         .unwrap_or_else(|| format!("<!doctype html><title>Not found</title><h1>Not found</h1><p>There is no page at {}.</p>", tessera_fragments::escape_html(&request.path)));
     html(StatusCode::NOT_FOUND, body)
@@ -340,7 +342,7 @@ pub fn not_found_page(state: &AppState, request: &PortalRequest) -> Response {
 /// The portal's 403 page for a signed-in user without the page's tokens.
 pub fn forbidden_page(state: &AppState, request: &PortalRequest) -> Response {
     let body = state
-        .engine
+        .engine()
         .render_portal_page("errors/403.html", request, minijinja::Value::UNDEFINED)
         .unwrap_or_else(|| {
             "<!doctype html><title>Forbidden</title><h1>This page is not available to you</h1>"
@@ -354,7 +356,7 @@ pub fn forbidden_page(state: &AppState, request: &PortalRequest) -> Response {
 pub fn error_page(state: &AppState, request: &PortalRequest) -> Response {
     let message = minijinja::context! { message => "This page could not be assembled. Please try again shortly." };
     let body = state
-        .engine
+        .engine()
         .render_portal_page("errors/500.html", request, message)
         .unwrap_or_else(|| {
             "<!doctype html><title>Error</title><h1>Something went wrong</h1>".to_owned()

@@ -25,6 +25,7 @@ pub mod health;
 pub mod html;
 pub mod metrics;
 pub mod ratelimit;
+pub mod registry;
 pub mod runtime;
 pub mod server;
 pub mod stream;
@@ -38,21 +39,48 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use tessera_engine::Engine;
 use tessera_store::Store;
+
+use crate::registry::Registry;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    pub engine: Arc<Engine>,
+    /// The running descriptor set and how it changes (hot registration).
+    pub registry: Arc<Registry>,
     pub store: Arc<dyn Store>,
     /// The admin API's bearer token; `None` disables the admin API.
     pub admin_token: Option<String>,
 }
 
+impl AppState {
+    /// A node serving `engine` with no descriptor folders behind it (tests, embedding):
+    /// its set can still change through the admin API, starting from this engine's.
+    pub fn new(engine: Engine, store: Arc<dyn Store>) -> Self {
+        Self {
+            registry: Arc::new(Registry::fixed(engine)),
+            store,
+            admin_token: None,
+        }
+    }
+
+    /// The portal version a request is served with: take it once per request, so the
+    /// whole request sees one descriptor set even when a new one is swapped in meanwhile.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.registry.current()
+    }
+
+    /// The node's settings (`tessera.toml`): fixed for the node's lifetime, the same in
+    /// every portal version.
+    pub fn settings(&self) -> &tessera_descriptors::Settings {
+        self.registry.settings()
+    }
+}
+
 /// The whole HTTP surface. `static_dir`, when given, is served under `/static`.
 pub fn app(state: AppState, static_dir: Option<PathBuf>) -> Router {
-    let limits = state.engine.portal().settings.limits;
+    let limits = state.settings().limits;
     let limiter = ratelimit::Limiter::new(limits.requests_per_second, limits.request_burst);
     let mut router = Router::new()
         .route("/", get(html::home))

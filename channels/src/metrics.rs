@@ -28,10 +28,10 @@ const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset
 
 /// The `/metrics` handler; 404 when `[observability] metrics = false`.
 pub async fn scrape(State(state): State<AppState>) -> Response {
-    if !state.engine.portal().settings.observability.metrics {
+    if !state.settings().observability.metrics {
         return StatusCode::NOT_FOUND.into_response();
     }
-    match render(&state.engine) {
+    match render(&state.engine()) {
         Ok(body) => {
             let mut res = body.into_response();
             res.headers_mut()

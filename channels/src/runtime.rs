@@ -20,6 +20,7 @@ pub enum StartError {
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::services::from_stored;
+use crate::registry::Registry;
 use crate::AppState;
 
 /// Builds the node's state: applies the saved toggles before the first request and
@@ -45,7 +46,9 @@ pub async fn start(
     services.spawn_health_probes(cancel);
     let fragments = FragmentState::new(portal.settings.cache.max_bytes);
     Ok(AppState {
-        engine: Arc::new(Engine::with_state(portal, services, fragments)),
+        registry: Arc::new(Registry::fixed(Engine::with_state(
+            portal, services, fragments,
+        ))),
         store,
         admin_token,
     })

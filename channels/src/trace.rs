@@ -135,7 +135,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         span_id = %trace.span_id,
     );
     let mut res = next.run(req).instrument(span).await;
-    state.engine.metrics().response(res.status().as_u16());
+    state.engine().metrics().response(res.status().as_u16());
     if let Some(id) = id {
         res.headers_mut().insert(REQUEST_ID, id);
     }

@@ -21,7 +21,7 @@ pub async fn require_admin(
     if request.headers().get(header::AUTHORIZATION).is_none() {
         let identity = crate::auth::identify(&state, request.headers()).await;
         if identity.user.is_some() {
-            if !identity.is_operator(&state.engine.portal().settings) {
+            if !identity.is_operator(&state.settings()) {
                 return json_error(StatusCode::FORBIDDEN, "operators only");
             }
             let reads = request.method() == axum::http::Method::GET

@@ -66,7 +66,7 @@ pub async fn invalidate(State(state): State<AppState>, body: Bytes) -> Response 
             &format!("too many keys in one invalidation ({count}; at most {MAX_TARGETS})"),
         );
     }
-    let engine = &state.engine;
+    let engine = &state.engine();
     let affected = engine.invalidate(&req.targets, req.mode, req.dry_run);
     if affected.entries == 0 {
         tracing::info!(targets = ?req.targets, "invalidation matched no cached entry");
@@ -160,7 +160,7 @@ pub struct GraphAnswer {
 }
 
 pub async fn graph(State(state): State<AppState>, Path(object): Path<String>) -> Response {
-    let engine = &state.engine;
+    let engine = &state.engine();
     let reached = engine
         .fragments()
         .cache()
@@ -192,5 +192,5 @@ pub async fn graph(State(state): State<AppState>, Path(object): Path<String>) ->
 }
 
 pub async fn cache(State(state): State<AppState>) -> Response {
-    Json(state.engine.fragments().cache().snapshot()).into_response()
+    Json(state.engine().fragments().cache().snapshot()).into_response()
 }

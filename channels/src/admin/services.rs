@@ -22,7 +22,7 @@ pub(crate) const TOKEN_ACTOR: &str = "admin-token";
 
 pub async fn list(State(state): State<AppState>) -> Response {
     let views: Vec<_> = state
-        .engine
+        .engine()
         .services()
         .services()
         .map(|s| s.view())
@@ -31,7 +31,7 @@ pub async fn list(State(state): State<AppState>) -> Response {
 }
 
 pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match state.engine.services().service(&id) {
+    match state.engine().services().service(&id) {
         Some(s) => Json(s.view()).into_response(),
         None => unknown(&id),
     }
@@ -107,7 +107,7 @@ async fn act(
     body: Bytes,
     action: Action,
 ) -> Response {
-    let Some(service) = state.engine.services().service(&id).cloned() else {
+    let Some(service) = state.engine().services().service(&id).cloned() else {
         return unknown(&id);
     };
     let body: Option<ActionBody> = match super::json_body(&body) {

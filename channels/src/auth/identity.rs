@@ -62,7 +62,7 @@ impl Identity {
 /// Resolves the request's identity. Store failures degrade to anonymous (logged): the
 /// public portal keeps working when the database does not.
 pub async fn identify(state: &AppState, headers: &HeaderMap) -> Identity {
-    let settings = &state.engine.portal().settings;
+    let settings = state.settings();
     if let Some(h) = &settings.auth.header {
         let secret_ok = headers
             .get(h.secret_header.as_str())
@@ -134,7 +134,7 @@ async fn signed_in(
     session_id: Option<String>,
     csrf: Option<String>,
 ) -> Identity {
-    let settings = &state.engine.portal().settings;
+    let settings = state.settings();
     let own = match state.store.profile_values(user.id).await {
         Ok(v) => v,
         Err(e) => {

@@ -90,7 +90,7 @@ fn render_form(
     let token = cookies::random_token();
     let request = identity.request(None, Channel::Html, "/login");
     let body = state
-        .engine
+        .engine()
         .render_portal_page(
             "auth/login.html",
             &request,
@@ -98,7 +98,7 @@ fn render_form(
         )
         .unwrap_or_else(|| builtin_form(&token, message, login, &safe_next(next)));
     let mut res = (status, axum::response::Html(body)).into_response();
-    let secure = state.engine.portal().settings.auth.cookie_secure;
+    let secure = state.settings().auth.cookie_secure;
     if let Some(c) = cookies::set(cookies::LOGIN_CSRF, &token, 3600, secure) {
         res.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -128,12 +128,12 @@ pub async fn submit(
     extensions: Extensions,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let anonymous = super::identity::anonymous(&state.engine.portal().settings);
+    let anonymous = super::identity::anonymous(&state.settings());
     let expected = cookies::read(&headers, cookies::LOGIN_CSRF).unwrap_or_default();
     if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
         return super::csrf::rejected();
     }
-    let settings = &state.engine.portal().settings.auth;
+    let settings = &state.settings().auth;
     let now = SystemTime::now();
     let window_start = now
         .checked_sub(settings.login_failure_window)
@@ -253,7 +253,7 @@ pub async fn logout(
         }
         let _ = state.store.delete_session(id).await;
     }
-    let secure = state.engine.portal().settings.auth.cookie_secure;
+    let secure = state.settings().auth.cookie_secure;
     let mut res = Redirect::to("/").into_response();
     if let Some(c) = cookies::clear(cookies::SESSION, secure) {
         res.headers_mut().append(header::SET_COOKIE, c);
@@ -263,5 +263,5 @@ pub async fn logout(
 
 /// How long sign-in failures are remembered, for tests.
 pub fn failure_window(state: &AppState) -> Duration {
-    state.engine.portal().settings.auth.login_failure_window
+    state.settings().auth.login_failure_window
 }

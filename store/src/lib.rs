@@ -35,7 +35,8 @@
 //! - `sqlite/` — `mod.rs` (connection settings, migrations, the trait impl),
 //!   one file per table group (`toggles.rs`, `audit.rs`, `users.rs`, `sessions.rs`,
 //!   `profile.rs` for profile values and customizations, `throttle.rs` for failed logins).
-//! - `postgres/` — the same shape for PostgreSQL.
+//! - `postgres/` — the same shape for PostgreSQL, plus `bus.rs`: the cluster [`Bus`]
+//!   (`LISTEN`/`NOTIFY`) that [`Store::bus`] hands out.
 //! - `tests/` (test only) — the conformance suite every backend must pass, and its
 //!   per-backend harnesses.
 //!
@@ -61,6 +62,7 @@ mod tests;
 
 pub use codec::{MAX_CUSTOMIZATION_BYTES, MAX_PROFILE_NAME_CHARS, MAX_PROFILE_VALUE_BYTES};
 pub use error::{redact_url, StoreError};
+pub use postgres::bus::{Bus, BusListener, BUS_MAX_PAYLOAD_BYTES};
 pub use types::{
     AuditEntry, AuditRecord, CustomSlot, Customization, NewSession, NewUser, Session, Toggle,
     ToggleMode, User,
@@ -243,6 +245,10 @@ pub trait Store: Send + Sync {
 
     /// Checks that the database answers (for health endpoints).
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// The cluster bus over this store, if it has one: PostgreSQL's `LISTEN`/`NOTIFY`
+    /// for nodes sharing the database; `None` for SQLite, whose file has one node.
+    fn bus(&self) -> Option<Bus>;
 
     /// Closes the connections, waiting for those in use to be returned. For SQLite this
     /// lets the last connection checkpoint the WAL into the database file. Calls made

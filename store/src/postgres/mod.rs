@@ -21,8 +21,10 @@ use crate::types::{
     AuditEntry, AuditRecord, Customization, NewSession, NewUser, Session, Toggle, User,
 };
 use crate::{Store, StoreOptions};
+use bus::Bus;
 
 mod audit;
+pub(crate) mod bus;
 mod profile;
 mod sessions;
 mod throttle;
@@ -37,6 +39,8 @@ pub(crate) struct PgStore {
     pool: PgPool,
     /// [`StoreOptions::login_failure_window`].
     login_failure_window: Duration,
+    /// The cluster bus on this database (and schema).
+    bus: Bus,
 }
 
 impl PgStore {
@@ -58,7 +62,7 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await
             .map_err(|e| {
                 match StoreError::from_sqlx(e) {
@@ -75,9 +79,16 @@ impl PgStore {
             .await
             .map_err(|e| StoreError::from(e).scrub(&secrets))?;
         tracing::debug!(url = %redact_url(url), "PostgreSQL store ready");
+        let bus = Bus::new(
+            pool.clone(),
+            connect,
+            options.pg_schema.as_deref(),
+            options.acquire_timeout,
+        );
         Ok(PgStore {
             pool,
             login_failure_window: options.login_failure_window,
+            bus,
         })
     }
 }
@@ -266,6 +277,10 @@ impl Store for PgStore {
                 .map_err(StoreError::from_sqlx)?;
             Ok(())
         })
+    }
+
+    fn bus(&self) -> Option<Bus> {
+        Some(self.bus.clone())
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

@@ -290,6 +290,11 @@ impl Store for SqliteStore {
         })
     }
 
+    /// None: a SQLite file belongs to one node, so there is nobody to tell.
+    fn bus(&self) -> Option<crate::Bus> {
+        None
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.pool.close())
     }

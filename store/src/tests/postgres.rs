@@ -202,3 +202,106 @@ async fn session_ids_are_not_stored_in_clear() {
     })
     .await;
 }
+
+/// Waits at most five seconds for the listener's next event.
+async fn next(listener: &mut crate::BusListener) -> Result<Option<String>, StoreError> {
+    tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("the listener answers within five seconds")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bus_carries_payloads_to_every_listener_in_order() {
+    in_fresh_schema(|store, schema| async move {
+        let bus = store.bus().expect("PostgreSQL has a bus");
+        assert_eq!(bus.channel(), format!("tessera_events_{schema}"));
+        let mut one = bus.listen("tessera-test-one").await.expect("listen");
+        let mut two = bus.listen("tessera-test-two").await.expect("listen");
+        one.ping().await.expect("a live listener answers");
+        for payload in [
+            "first",
+            "{\"kind\":\"toggle\",\"service\":\"news\"}",
+            "third",
+        ] {
+            bus.publish(payload).await.expect("publish");
+        }
+        for listener in [&mut one, &mut two] {
+            let got = [
+                next(listener).await.expect("recv"),
+                next(listener).await.expect("recv"),
+                next(listener).await.expect("recv"),
+            ];
+            assert_eq!(
+                got,
+                [
+                    Some("first".to_owned()),
+                    Some("{\"kind\":\"toggle\",\"service\":\"news\"}".to_owned()),
+                    Some("third".to_owned())
+                ]
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bus_takes_payloads_up_to_its_limit_and_refuses_larger_ones() {
+    in_fresh_schema(|store, _schema| async move {
+        let bus = store.bus().expect("bus");
+        let mut listener = bus.listen("tessera-test-limit").await.expect("listen");
+        let largest = "x".repeat(crate::BUS_MAX_PAYLOAD_BYTES);
+        bus.publish(&largest)
+            .await
+            .expect("the largest payload goes");
+        assert_eq!(next(&mut listener).await.expect("recv"), Some(largest));
+        let too_large = "x".repeat(crate::BUS_MAX_PAYLOAD_BYTES + 1);
+        match bus.publish(&too_large).await {
+            Err(StoreError::Invalid(m)) => assert!(m.contains("at most 7999 bytes"), "{m}"),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+        match bus.publish("a\0b").await {
+            Err(StoreError::Invalid(m)) => assert!(m.contains("NUL"), "{m}"),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+        // Nothing else was sent: the next payload is the next one published.
+        bus.publish("after").await.expect("publish");
+        assert_eq!(
+            next(&mut listener).await.expect("recv"),
+            Some("after".into())
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_listening_connection_is_reported_not_hidden() {
+    in_fresh_schema(|store, schema| async move {
+        let bus = store.bus().expect("bus");
+        // Unique per test run: the server is shared with parallel tests.
+        let name = format!("tessera-test-{schema}");
+        let mut listener = bus.listen(&name).await.expect("listen");
+        let mut admin = admin_connection(&test_url()).await;
+        let (killed,): (i64,) = sqlx::query_as(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = $1",
+        )
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await
+        .expect("terminate the listener");
+        let _ = admin.close().await;
+        assert_eq!(
+            killed, 1,
+            "exactly the listening connection carries its name"
+        );
+        match next(&mut listener).await {
+            Ok(None) | Err(StoreError::Unavailable(_)) => {}
+            other => panic!("expected a lost connection, got {other:?}"),
+        }
+        // The store's own pool is untouched; a new listener hears new payloads.
+        let mut again = bus.listen(&name).await.expect("listen again");
+        bus.publish("after").await.expect("publish");
+        assert_eq!(next(&mut again).await.expect("recv"), Some("after".into()));
+    })
+    .await;
+}

@@ -56,6 +56,16 @@ mod memory {
 }
 
 #[tokio::test]
+async fn sqlite_has_no_cluster_bus() {
+    let store = open("sqlite::memory:").await.expect("open");
+    assert!(
+        store.bus().is_none(),
+        "one file, one node: nobody to notify"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
 async fn data_survives_close_and_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = file_url(&dir.path().join("tessera.db"));

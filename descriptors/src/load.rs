@@ -308,7 +308,8 @@ pub fn build(sources: &Sources) -> Result<Portal, Diagnostics> {
                 }
             }
             Kind::Fragment => {
-                if let Some(f) = parse_fragment(&root, &mut diags) {
+                if let Some(mut f) = parse_fragment(&root, &mut diags) {
+                    f.fingerprint = crate::templates::fnv1a(file.text.as_bytes());
                     insert_unique(
                         &mut portal.fragments,
                         f.id.clone(),
@@ -334,8 +335,10 @@ pub fn build(sources: &Sources) -> Result<Portal, Diagnostics> {
                 }
             }
             Kind::Page => {
-                if let Some((p, raw)) = parse_page(&root, settings.portal.page_timeout, &mut diags)
+                if let Some((mut p, raw)) =
+                    parse_page(&root, settings.portal.page_timeout, &mut diags)
                 {
+                    p.fingerprint = crate::templates::fnv1a(file.text.as_bytes());
                     let id = p.id.clone();
                     if insert_unique(
                         &mut portal.pages,

@@ -369,6 +369,9 @@ pub struct Include {
 pub struct FragmentDef {
     pub id: String,
     pub location: Location,
+    /// A hash of the descriptor's document: cached stages derived from this definition
+    /// are keyed by it, so a changed definition never meets entries of the old one.
+    pub fingerprint: u64,
     pub title: String,
     pub description: Option<String>,
     /// `None` for fragments without a backend (static content, request data).
@@ -474,6 +477,8 @@ pub struct RegionDef {
 pub struct PageDef {
     pub id: String,
     pub location: Location,
+    /// A hash of the descriptor's document (see [`FragmentDef::fingerprint`]).
+    pub fingerprint: u64,
     pub title: String,
     pub layout: String,
     pub layout_location: Location,

@@ -185,6 +185,7 @@ pub fn page_stage(
     let user_key: Option<Arc<str>> = reads.user.then(|| Arc::from(request.viewer.id.as_str()));
     let key = StageKey::Page {
         page: Arc::from(page.id.as_str()),
+        definition: page.fingerprint,
         layout_version: renderer.version(&layout),
         channel: request.channel.key(),
         slots: h.finish(),

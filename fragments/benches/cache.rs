@@ -142,6 +142,7 @@ fn rendered_key(fragment: &str, source_version: u64, params: &[(&str, &str)]) ->
     }
     StageKey::Rendered {
         fragment: Arc::from(fragment),
+        definition: 1,
         source_version,
         template_version: 1,
         channel: ChannelKey::Html,

@@ -362,6 +362,7 @@ impl Fragments {
         let source_version = source.as_ref().map_or(0, |s| s.entry.version);
         let rendered_key = StageKey::Rendered {
             fragment: Arc::from(def.id.as_str()),
+            definition: def.fingerprint,
             source_version,
             template_version: template.as_deref().map_or(0, |t| self.renderer.version(t)),
             channel: ctx.channel.rendering(),
@@ -458,6 +459,7 @@ impl Fragments {
                 cache
                     .peek(&StageKey::Model {
                         fragment: Arc::from(def.id.as_str()),
+                        definition: def.fingerprint,
                         source_version: s.entry.version,
                     })
                     .map(|e| e.version)
@@ -522,6 +524,7 @@ impl Fragments {
         let cache = &self.sources.cache;
         let key = StageKey::Model {
             fragment: Arc::from(def.id.as_str()),
+            definition: def.fingerprint,
             source_version: source.entry.version,
         };
         if source.cached {

@@ -83,6 +83,7 @@ fn build(w: &World, cache: &FragmentCache) -> Vec<(StageKey, u64, BTreeSet<u8>)>
             all.push((key, source.version, objects.clone()));
             let rkey = StageKey::Rendered {
                 fragment: format!("f{fi}").into(),
+                definition: 1,
                 source_version: source.version,
                 template_version: 1,
                 channel: ChannelKey::Html,
@@ -120,6 +121,7 @@ fn build(w: &World, cache: &FragmentCache) -> Vec<(StageKey, u64, BTreeSet<u8>)>
             }
             let key = StageKey::Page {
                 page: format!("p{pi}").into(),
+                definition: 1,
                 layout_version: 1,
                 channel: ChannelKey::Html,
                 slots: u64::from(u),

@@ -245,3 +245,58 @@ mod tests {
         assert!(matches!(r, Err(StoreError::Query(m)) if m.contains("maybe")));
     }
 }
+
+/// A descriptor version as bound to the `descriptor_versions` columns.
+pub(crate) struct DescriptorVersionRow<'a> {
+    pub at_ms: i64,
+    pub actor: &'a str,
+    pub origin: &'a str,
+    pub reason: &'a str,
+    pub summary: &'a str,
+    pub snapshot: &'a str,
+}
+
+impl<'a> DescriptorVersionRow<'a> {
+    pub(crate) fn encode(v: &'a crate::types::NewDescriptorVersion) -> Result<Self, StoreError> {
+        for (field, value) in [
+            ("actor", v.actor.as_str()),
+            ("origin", v.origin.as_str()),
+            ("reason", v.reason.as_str()),
+            ("summary", v.summary.as_str()),
+            ("snapshot", v.snapshot.as_str()),
+        ] {
+            check_text(field, value)?;
+        }
+        serde_json::from_str::<serde_json::Value>(&v.snapshot)
+            .map_err(|e| StoreError::Invalid(format!("the snapshot is not JSON: {e}")))?;
+        for doc in &v.overlay {
+            check_text("kind", &doc.kind)?;
+            check_text("name", &doc.name)?;
+            check_text("body", doc.body.as_deref().unwrap_or_default())?;
+        }
+        Ok(Self {
+            at_ms: to_millis(v.at)?,
+            actor: &v.actor,
+            origin: &v.origin,
+            reason: &v.reason,
+            summary: &v.summary,
+            snapshot: &v.snapshot,
+        })
+    }
+}
+
+/// `version, at_ms, actor, origin, reason, summary`.
+pub(crate) type VersionColumns = (i64, i64, String, String, String, String);
+
+pub(crate) fn decode_descriptor_version(
+    (version, at_ms, actor, origin, reason, summary): VersionColumns,
+) -> Result<crate::types::DescriptorVersion, StoreError> {
+    Ok(crate::types::DescriptorVersion {
+        version,
+        at: from_millis(at_ms)?,
+        actor,
+        origin,
+        reason,
+        summary,
+    })
+}

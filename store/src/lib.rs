@@ -2,7 +2,7 @@
 //!
 //! The state that must survive a restart — operator toggles, the audit log, users,
 //! server-side sessions, the user layer of the profile, page customizations and failed
-//! logins (later also registered descriptors) — lives behind one object-safe trait,
+//! logins, and the registered descriptor set with its versions — lives behind one object-safe trait,
 //! [`Store`], held by the other layers as `Arc<dyn Store>`.
 //!
 //! Two backends implement it:
@@ -64,8 +64,8 @@ pub use codec::{MAX_CUSTOMIZATION_BYTES, MAX_PROFILE_NAME_CHARS, MAX_PROFILE_VAL
 pub use error::{redact_url, StoreError};
 pub use postgres::bus::{Bus, BusListener, BUS_MAX_PAYLOAD_BYTES};
 pub use types::{
-    AuditEntry, AuditRecord, CustomSlot, Customization, NewSession, NewUser, Session, Toggle,
-    ToggleMode, User,
+    AuditEntry, AuditRecord, CustomSlot, Customization, DescriptorVersion, NewDescriptorVersion,
+    NewSession, NewUser, OverlayDoc, RegisteredSet, Session, Toggle, ToggleMode, User,
 };
 
 /// Tessera's persistent state.
@@ -242,6 +242,34 @@ pub trait Store: Send + Sync {
 
     /// Forgets the failures of `key` (after a successful login).
     fn clear_login_failures<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    // ---- Registered descriptors (hot registration) ----
+
+    /// The registered overlay and the newest version number (0: none yet).
+    fn registered_descriptors(&self) -> BoxFuture<'_, Result<RegisteredSet, StoreError>>;
+
+    /// Commits a change of the descriptor set as version `expected + 1`, in one
+    /// transaction: replaces the overlay and appends the version. When the newest version
+    /// is not `expected` (another node committed first) nothing is written and the answer
+    /// is [`StoreError::Conflict`]. Returns the new version.
+    fn commit_descriptors<'a>(
+        &'a self,
+        expected: i64,
+        change: &'a NewDescriptorVersion,
+    ) -> BoxFuture<'a, Result<i64, StoreError>>;
+
+    /// Up to `limit` versions, newest first, only those below `before` when given.
+    fn descriptor_versions(
+        &self,
+        limit: u32,
+        before: Option<i64>,
+    ) -> BoxFuture<'_, Result<Vec<DescriptorVersion>, StoreError>>;
+
+    /// The snapshot (JSON text) of one version; `None` if there is no such version.
+    fn descriptor_snapshot(
+        &self,
+        version: i64,
+    ) -> BoxFuture<'_, Result<Option<String>, StoreError>>;
 
     /// Checks that the database answers (for health endpoints).
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;

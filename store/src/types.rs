@@ -244,3 +244,50 @@ pub struct CustomSlot {
     /// The user's fragment parameters (e.g. `"topics" → "tech,markets"`).
     pub params: BTreeMap<String, String>,
 }
+
+/// One entry of the registered descriptor overlay: a document (descriptor or template)
+/// that the running set holds instead of the file of the same kind and name, or — with
+/// `body` `None` — a file's document the set no longer holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverlayDoc {
+    /// `service`, `fragment`, `page`, `lifecycle` or `template`.
+    pub kind: String,
+    /// The descriptor id, or the template name.
+    pub name: String,
+    pub body: Option<String>,
+}
+
+/// The registered part of the descriptor set and the version it belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegisteredSet {
+    /// The newest version; 0 when no version was ever committed.
+    pub version: i64,
+    pub overlay: Vec<OverlayDoc>,
+}
+
+/// A change of the descriptor set, as committed.
+#[derive(Debug, Clone)]
+pub struct NewDescriptorVersion {
+    pub at: SystemTime,
+    pub actor: String,
+    /// `api`, `files`, `rollback`, `start`.
+    pub origin: String,
+    pub reason: String,
+    /// One line: what changed (`put fragment fx-rates`).
+    pub summary: String,
+    /// The whole set after the change, as JSON text (the registry's format).
+    pub snapshot: String,
+    /// The overlay after the change: replaces the stored one.
+    pub overlay: Vec<OverlayDoc>,
+}
+
+/// A committed version of the descriptor set (without its snapshot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescriptorVersion {
+    pub version: i64,
+    pub at: SystemTime,
+    pub actor: String,
+    pub origin: String,
+    pub reason: String,
+    pub summary: String,
+}

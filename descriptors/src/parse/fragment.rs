@@ -181,6 +181,8 @@ pub fn parse_fragment(el: &Element, diags: &mut Diagnostics) -> Option<FragmentD
     }
     let id = id?;
     Some(FragmentDef {
+        // Set by `build`, which has the document's text.
+        fingerprint: 0,
         access,
         catalog,
         assets,

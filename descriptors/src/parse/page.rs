@@ -120,6 +120,8 @@ pub fn parse_page(
     let id = id?;
     Some((
         PageDef {
+            // Set by `build`, which has the document's text.
+            fingerprint: 0,
             title: el
                 .attr("title")
                 .map_or_else(|| id.clone(), |a| a.value.clone()),

@@ -34,11 +34,16 @@ pub enum StageKey {
     /// A fragment's parsed and selected data, derived from one source version.
     Model {
         fragment: Arc<str>,
+        /// The fragment definition's fingerprint: a re-registered fragment with another
+        /// selection never meets its predecessor's models.
+        definition: u64,
         source_version: u64,
     },
     /// A fragment's markup for a channel.
     Rendered {
         fragment: Arc<str>,
+        /// The fragment definition's fingerprint.
+        definition: u64,
         /// The model's source version (0 for fragments without a backend).
         source_version: u64,
         template_version: u64,
@@ -55,6 +60,8 @@ pub enum StageKey {
     /// An assembled page.
     Page {
         page: Arc<str>,
+        /// The page definition's fingerprint.
+        definition: u64,
         layout_version: u64,
         channel: ChannelKey,
         /// A hash of every slot's entry version and status.

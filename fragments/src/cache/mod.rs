@@ -390,6 +390,29 @@ impl FragmentCache {
         (impact, refresh)
     }
 
+    /// Drops every entry, and so the whole graph: for a node that cannot tell which
+    /// entries are still fresh (it may have missed invalidations sent by other nodes).
+    /// Counted as one invalidation. Returns how many entries were dropped.
+    pub fn clear(&self) -> usize {
+        self.process_removals();
+        let gone = match self.graph.lock() {
+            Ok(mut g) => {
+                let all: Vec<u64> = g.versions().collect();
+                g.remove_entries(&all).len()
+            }
+            Err(_) => 0,
+        };
+        // An entry inserted meanwhile either is discarded here (and leaves the graph
+        // through the removal queue) or was added to the graph after it was emptied.
+        self.entries.invalidate_all();
+        self.maintain();
+        self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .invalidated_entries
+            .fetch_add(gone as u64, Ordering::Relaxed);
+        gone
+    }
+
     /// Which pages and fragments have cached entries reachable from `node`.
     pub fn dependents(&self, node: &Node) -> Vec<(u64, StageKey)> {
         self.process_removals();

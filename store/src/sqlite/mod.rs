@@ -24,11 +24,13 @@ use sqlx::SqlitePool;
 
 use crate::error::{redact_url, StoreError};
 use crate::types::{
-    AuditEntry, AuditRecord, Customization, NewSession, NewUser, Session, Toggle, User,
+    AuditEntry, AuditRecord, Customization, DescriptorVersion, NewDescriptorVersion, NewSession,
+    NewUser, RegisteredSet, Session, Toggle, User,
 };
 use crate::{Store, StoreOptions};
 
 mod audit;
+mod descriptors;
 mod profile;
 mod sessions;
 mod throttle;
@@ -278,6 +280,33 @@ impl Store for SqliteStore {
 
     fn clear_login_failures<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(throttle::clear(&self.pool, key))
+    }
+
+    fn registered_descriptors(&self) -> BoxFuture<'_, Result<RegisteredSet, StoreError>> {
+        Box::pin(descriptors::registered(&self.pool))
+    }
+
+    fn commit_descriptors<'a>(
+        &'a self,
+        expected: i64,
+        change: &'a NewDescriptorVersion,
+    ) -> BoxFuture<'a, Result<i64, StoreError>> {
+        Box::pin(descriptors::commit(&self.pool, expected, change))
+    }
+
+    fn descriptor_versions(
+        &self,
+        limit: u32,
+        before: Option<i64>,
+    ) -> BoxFuture<'_, Result<Vec<DescriptorVersion>, StoreError>> {
+        Box::pin(descriptors::versions(&self.pool, limit, before))
+    }
+
+    fn descriptor_snapshot(
+        &self,
+        version: i64,
+    ) -> BoxFuture<'_, Result<Option<String>, StoreError>> {
+        Box::pin(descriptors::snapshot(&self.pool, version))
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {

@@ -13,11 +13,13 @@ use serde_json::json;
 
 use crate::{AuditEntry, AuditRecord, Store, StoreError, Toggle, ToggleMode};
 
+mod descriptors;
 mod profile;
 mod sessions;
 mod throttle;
 mod users;
 
+pub(crate) use descriptors::*;
 pub(crate) use profile::*;
 pub(crate) use sessions::*;
 pub(crate) use throttle::*;
@@ -54,6 +56,9 @@ macro_rules! conformance_suite {
             concurrent_login_failures_are_all_counted,
             invalid_throttle_keys_are_rejected,
             user_sample_round_trips,
+            descriptor_versions_commit_and_list,
+            stale_descriptor_commits_are_conflicts,
+            invalid_descriptor_commits_are_rejected,
         );
     };
     (@tests $harness:path; $($name:ident),* $(,)?) => {

@@ -28,6 +28,8 @@ pub struct Settings {
     #[serde(default)]
     pub store: StoreSettings,
     #[serde(default)]
+    pub cluster: ClusterSettings,
+    #[serde(default)]
     pub cache: CacheSettings,
     #[serde(default)]
     pub access: AccessSettings,
@@ -310,18 +312,121 @@ pub struct StoreSettings {
     /// `postgres://…`; `TESSERA_DATABASE_URL` overrides it.
     #[serde(default = "default_store_url")]
     pub url: String,
+    /// Whether the node stays ready (`/readyz` 200) while the store is unreachable or
+    /// its cluster bus reconnects, serving from its cache and last known state. Off: a
+    /// load balancer takes such a node out of rotation — all of them, when the database
+    /// itself is down (see `docs/operations.md`).
+    #[serde(default)]
+    pub optional: bool,
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
         Self {
             url: default_store_url(),
+            optional: false,
         }
     }
 }
 
 fn default_store_url() -> String {
     "sqlite://data/tessera.db".into()
+}
+
+/// How a node takes part in a cluster of nodes sharing a PostgreSQL store (see
+/// `docs/operations.md`). Without PostgreSQL there is no cluster and this is unused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClusterSettings {
+    /// This node's id in cluster messages, logs and `pg_stat_activity`
+    /// (`tessera-bus:<id>`); `TESSERA_NODE_ID` overrides it. Unset: a random
+    /// `node-xxxxxxxx` per start. At most 40 characters of `A-Z a-z 0-9 . _ -`.
+    #[serde(default, deserialize_with = "node_id")]
+    pub node_id: Option<String>,
+    /// How often the node checks that its bus connection still answers (`SELECT 1`)
+    /// and reconciles its toggles and descriptor set with the store (two small
+    /// queries). A listening connection whose peer vanished without closing it (a
+    /// failover, a partition) is noticed within twice this time, and a change whose
+    /// announcement was lost (its node crashed right after saving it) within once.
+    #[serde(default = "default_heartbeat", deserialize_with = "duration")]
+    pub heartbeat: Duration,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            node_id: None,
+            heartbeat: default_heartbeat(),
+        }
+    }
+}
+
+fn default_heartbeat() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// Longest node id: `tessera-bus:` and the id fit PostgreSQL's 63-byte
+/// `application_name`.
+pub const MAX_NODE_ID_LEN: usize = 40;
+
+/// Why a node id is unacceptable, if it is.
+pub fn check_node_id(id: &str) -> Option<String> {
+    if id.is_empty() || id.len() > MAX_NODE_ID_LEN {
+        return Some(format!("a node id has 1 to {MAX_NODE_ID_LEN} characters"));
+    }
+    id.chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        .map(|c| format!("a node id has only letters, digits, '.', '_' and '-', not {c:?}"))
+}
+
+fn node_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let id = String::deserialize(d)?;
+    match check_node_id(&id) {
+        Some(problem) => Err(serde::de::Error::custom(problem)),
+        None => Ok(Some(id)),
+    }
+}
+
+#[cfg(test)]
+mod cluster_tests {
+    use super::*;
+
+    #[test]
+    fn cluster_settings_default_and_node_ids_are_checked() {
+        let s = Settings::parse("t.toml", "").expect("valid");
+        assert_eq!(s.cluster.node_id, None);
+        assert_eq!(s.cluster.heartbeat, Duration::from_secs(5));
+        let s = Settings::parse(
+            "t.toml",
+            "[cluster]\nnode-id = \"web-1.eu_a\"\nheartbeat = \"2s\"\n",
+        )
+        .expect("valid");
+        assert_eq!(s.cluster.node_id.as_deref(), Some("web-1.eu_a"));
+        assert_eq!(s.cluster.heartbeat, Duration::from_secs(2));
+        for (text, message) in [
+            (
+                "[cluster]\nnode-id = \"web 1\"\n",
+                "t.toml:2:11: a node id has only letters, digits, '.', '_' and '-', not ' '",
+            ),
+            (
+                "[cluster]\nnode-id = \"\"\n",
+                "t.toml:2:11: a node id has 1 to 40 characters",
+            ),
+            (
+                "[cluster]\nnode-id = \"nödé\"\n",
+                "t.toml:2:11: a node id has only letters, digits, '.', '_' and '-', not 'ö'",
+            ),
+            (
+                "[cluster]\nnode = \"a\"\n",
+                "t.toml:2:1: unknown field `node`, expected `node-id` or `heartbeat`",
+            ),
+        ] {
+            let e = Settings::parse("t.toml", text).expect_err(text);
+            assert_eq!(e.to_string(), message, "{text}");
+        }
+        assert!(check_node_id(&"a".repeat(MAX_NODE_ID_LEN)).is_none());
+        assert!(check_node_id(&"a".repeat(MAX_NODE_ID_LEN + 1)).is_some());
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

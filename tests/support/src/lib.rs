@@ -12,6 +12,9 @@
 //!   portal loads — `config/tessera.toml`, `config/services/*.xml`,
 //!   `config/fragments/*.xml`, `config/pages/*.xml` and `templates/**` — with a
 //!   minimal working configuration already written.
+//! * PostgreSQL: [`TestDatabase`] is a database of its own per test on the test
+//!   server (required: never skipped), and [`reqwest`] is re-exported for tests that
+//!   talk to nodes on real ports.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -38,8 +41,12 @@
 //!
 //! # Layout
 //! * `portal_dir` — [`PortalDir`], the temporary portal folder and its writers.
+//! * `postgres` — [`TestDatabase`].
 
 mod portal_dir;
+mod postgres;
 
 pub use portal_dir::PortalDir;
+pub use postgres::TestDatabase;
+pub use reqwest;
 pub use tessera_sim::{Behavior, Counters, Gate, Mode, Recorded, Reply, Scripted, SimServer};

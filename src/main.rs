@@ -3,6 +3,10 @@
 //! - `tessera serve` — serve a portal from a config and a templates folder
 //! - `tessera check` — validate a config folder (exit status 2 with every problem)
 //! - `tessera demo` — the shipped portal with simulated bank backends, in one process
+//!
+//! Layout: `main.rs` (commands), `telemetry` (logs and OpenTelemetry trace export).
+
+mod telemetry;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tessera_channels::{app, runtime, server};
-use tessera_descriptors::settings::LogFormat;
+use tessera_descriptors::settings::ObservabilitySettings;
 use tessera_descriptors::{build, Portal, Sources};
 use tokio_util::sync::CancellationToken;
 
@@ -83,29 +87,17 @@ enum Command {
     },
 }
 
-/// Logs go to stderr, human-readable or as JSON lines (`[observability] log-format`,
-/// overridden by `TESSERA_LOG_FORMAT`); `RUST_LOG` filters them. Set up once the
-/// settings are read, so that even the first line has the configured format.
-fn init_logging(configured: LogFormat) {
-    let format = std::env::var("TESSERA_LOG_FORMAT")
-        .ok()
-        .and_then(|v| LogFormat::parse(&v))
-        .unwrap_or(configured);
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,tower_http=warn".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        // One object per line with the event's fields and the spans around it
-        // (request id, trace id, fragment, service).
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(true)
-            .init(),
-    }
+/// Logs and trace export as `[observability]` and the environment say; a trace export
+/// that cannot be set up is a configuration error like any other (exit status 2).
+fn init_telemetry(
+    settings: &ObservabilitySettings,
+    export: bool,
+) -> Result<telemetry::Telemetry, ExitCode> {
+    telemetry::init(settings, export).map_err(|e| {
+        eprintln!("tessera: {e}");
+        eprintln!("nothing was started");
+        ExitCode::from(2)
+    })
 }
 
 fn main() -> ExitCode {
@@ -119,7 +111,9 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check { config, templates } => {
-            init_logging(LogFormat::Text);
+            if let Err(code) = init_telemetry(&ObservabilitySettings::default(), false) {
+                return code;
+            }
             let folders = Folders {
                 config,
                 templates,
@@ -130,9 +124,14 @@ fn main() -> ExitCode {
         Command::Serve { folders, listen } => {
             match load(&Sources::read(&folders.config, &folders.templates())) {
                 Ok(portal) => {
-                    init_logging(portal.settings.observability.log_format);
+                    let telemetry = match init_telemetry(&portal.settings.observability, true) {
+                        Ok(t) => t,
+                        Err(code) => return code,
+                    };
                     let addr = listen.unwrap_or(portal.settings.server.listen);
-                    runtime.block_on(run(portal, addr, folders.static_dir(), false))
+                    let code = runtime.block_on(run(portal, addr, folders.static_dir(), false));
+                    telemetry.shutdown();
+                    code
                 }
                 Err(code) => code,
             }
@@ -140,10 +139,14 @@ fn main() -> ExitCode {
         Command::Demo { listen } => {
             let configured = Sources::read(&shipped("config"), &shipped("templates"))
                 .settings
-                .observability
-                .log_format;
-            init_logging(configured);
-            runtime.block_on(demo(listen))
+                .observability;
+            let telemetry = match init_telemetry(&configured, true) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
+            let code = runtime.block_on(demo(listen));
+            telemetry.shutdown();
+            code
         }
     }
 }

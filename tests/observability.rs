@@ -349,3 +349,284 @@ async fn backends_receive_the_request_id_and_a_traceparent() {
     );
     cancel.cancel();
 }
+
+/// A streamed page's response read off a real socket: the head, the body (chunked,
+/// un-gzipped when it was gzipped) and the trailer fields after the last chunk.
+struct RawResponse {
+    head: String,
+    body: String,
+    trailers: Vec<(String, String)>,
+}
+
+impl RawResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    fn trailer(&self, name: &str) -> Option<&str> {
+        self.trailers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Decodes a chunked body and its trailer section (RFC 9112 §7.1).
+fn dechunk(mut raw: &[u8]) -> (Vec<u8>, Vec<(String, String)>) {
+    fn line<'a>(raw: &mut &'a [u8]) -> &'a str {
+        let at = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a CRLF-terminated line");
+        let l = std::str::from_utf8(&raw[..at]).expect("ascii line");
+        *raw = &raw[at + 2..];
+        l
+    }
+    let mut body = Vec::new();
+    loop {
+        let size = line(&mut raw);
+        let size = usize::from_str_radix(size.split(';').next().unwrap_or_default().trim(), 16)
+            .expect("a chunk size");
+        if size == 0 {
+            break;
+        }
+        body.extend_from_slice(&raw[..size]);
+        raw = &raw[size + 2..];
+    }
+    let mut trailers = Vec::new();
+    loop {
+        let l = line(&mut raw);
+        if l.is_empty() {
+            break;
+        }
+        let (k, v) = l.split_once(':').expect("a trailer field");
+        trailers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    (body, trailers)
+}
+
+/// Sends a GET and returns once the response's head has arrived, with the rest of the
+/// response to read.
+async fn start_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (String, Vec<u8>, tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    tcp.write_all(req.as_bytes()).await.expect("send");
+    let mut buf = Vec::new();
+    loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..at]).into_owned();
+            return (head, buf[at + 4..].to_vec(), tcp);
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut chunk))
+            .await
+            .expect("the head within the deadline")
+            .expect("read");
+        assert!(n > 0, "the connection closed before the head");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Reads the rest of a response started by [`start_get`].
+async fn finish(head: String, mut rest: Vec<u8>, mut tcp: tokio::net::TcpStream) -> RawResponse {
+    use std::io::Read;
+    use tokio::io::AsyncReadExt;
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut rest))
+        .await
+        .expect("the end within the deadline")
+        .expect("read");
+    let mut r = RawResponse {
+        head,
+        body: String::new(),
+        trailers: Vec::new(),
+    };
+    let (body, trailers) = dechunk(&rest);
+    r.trailers = trailers;
+    r.body = if r.header("content-encoding") == Some("gzip") {
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_string(&mut out)
+            .expect("gzip");
+        out
+    } else {
+        String::from_utf8_lossy(&body).into_owned()
+    };
+    r
+}
+
+/// Entries of a `Server-Timing` value by metric name (name → the rest).
+fn timing_entries(v: &str) -> Vec<(String, String)> {
+    v.split(", ")
+        .map(|e| match e.split_once(';') {
+            Some((name, rest)) => (name.to_owned(), rest.to_owned()),
+            None => (e.to_owned(), String::new()),
+        })
+        .collect()
+}
+
+/// Three fragments: `fast` (cached after the first request), `slow` (held by a gate)
+/// and `plain` (no backend), streamed.
+fn streamed_portal(fast: &Scripted, slow: &Scripted, settings: &str) -> PortalDir {
+    let dir = PortalDir::new();
+    dir.file(
+        "config/tessera.toml",
+        &format!("[portal]\nname = \"T\"\nhome = \"home\"\n{settings}"),
+    );
+    dir.service("fast", &fast.url());
+    dir.service("slow", &slow.url());
+    dir.fragment_xml(
+        "fast",
+        r#"<fragment id="fast" service="fast" path="/d"><lifecycle ttl="1h"/><template>fragments/v.html</template></fragment>"#,
+    );
+    dir.fragment_xml(
+        "slow",
+        r#"<fragment id="slow" service="slow" path="/d"><template>fragments/v.html</template></fragment>"#,
+    );
+    dir.fragment_xml(
+        "plain",
+        r#"<fragment id="plain"><template>fragments/plain.html</template></fragment>"#,
+    );
+    dir.template("fragments/v.html", "<b>{{ model.v }}</b>");
+    dir.template("fragments/plain.html", "<i>static</i>");
+    dir.template(
+        "layouts/page.html",
+        "<html><body>{% for f in fragments|items %}<div id=\"s-{{ f[0] }}\">{{ f[1].html }}</div>{% endfor %}</body></html>",
+    );
+    dir.page_xml(
+        "home",
+        r#"<page id="home" layout="layouts/page.html" timeout="10s" delivery="in-order"><region name="main"><fragment ref="fast"/><fragment ref="slow"/><fragment ref="plain"/></region></page>"#,
+    );
+    dir
+}
+
+/// Serves `state` on 127.0.0.1:0 through the real server (hyper), as `tessera serve`
+/// does.
+async fn listen(state: &AppState) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = app(state.clone(), None);
+    tokio::spawn(async move {
+        let _ = tessera_channels::server::serve(listener, app, std::future::pending()).await;
+    });
+    addr
+}
+
+#[tokio::test]
+async fn streamed_pages_time_every_fragment_in_a_header_and_a_trailer() {
+    let (fast, slow) = (Scripted::start().await, Scripted::start().await);
+    fast.respond(Reply::json(r#"{"v":"quick"}"#));
+    let gate = tessera_test_support::Gate::new();
+    slow.respond(Reply::json(r#"{"v":"late"}"#).gate(gate.clone()));
+    let dir = streamed_portal(&fast, &slow, "");
+    let (state, cancel) = node(&dir).await;
+    let addr = listen(&state).await;
+    // Warm the fast fragment's cache.
+    gate.open();
+    assert_eq!(get(&state, "/?delivery=buffered", &[]).await.status(), 200);
+    gate.close();
+
+    for mode in ["in-order", "out-of-order"] {
+        let path = format!("/?delivery={mode}");
+        // A client that takes trailers (Firefox says `TE: trailers`), gzip or not.
+        for encoding in ["identity", "gzip"] {
+            let calls = slow.calls();
+            let (head, rest, tcp) = start_get(
+                addr,
+                &path,
+                &[("TE", "trailers"), ("Accept-Encoding", encoding)],
+            )
+            .await;
+            // The head left while the slow backend was held: it cannot know `slow`.
+            let early = RawResponse {
+                head: head.clone(),
+                body: String::new(),
+                trailers: Vec::new(),
+            };
+            let timing = early.header("server-timing").expect("a header").to_owned();
+            let entries = timing_entries(&timing);
+            let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+            assert_eq!(
+                names,
+                ["frag-fast", "frag-plain", "head"],
+                "{mode}: {timing}"
+            );
+            // Both were cached by the first request (the plain one's rendered stage).
+            for (_, rest) in &entries[..2] {
+                assert!(rest.starts_with("dur="), "{timing}");
+                assert!(rest.ends_with(r#";desc="cache""#), "{timing}");
+            }
+            assert!(entries[2].1.starts_with("dur="), "{timing}");
+            assert_eq!(early.header("trailer"), Some("server-timing"), "{head}");
+            slow.wait_for_calls(calls + 1).await;
+            gate.open();
+            let res = finish(head, rest, tcp).await;
+            gate.close();
+            assert!(
+                res.body.contains("<b>late</b>"),
+                "{mode} {encoding}: {}",
+                res.body
+            );
+            let trailer = res.trailer("server-timing").unwrap_or_else(|| {
+                panic!(
+                    "{mode} {encoding}: a Server-Timing trailer: {:?}",
+                    res.trailers
+                )
+            });
+            let entries = timing_entries(trailer);
+            let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+            assert_eq!(names, ["frag-slow", "page"], "{mode} {encoding}: {trailer}");
+            assert!(entries[0].1.starts_with("dur="), "{trailer}");
+            assert!(entries[0].1.ends_with(r#";desc="backend""#), "{trailer}");
+            assert!(entries[1].1.starts_with("dur="), "{trailer}");
+        }
+
+        // A client that does not (Chromium): one header names every fragment, the
+        // ones still to come as pending; no trailer.
+        let calls = slow.calls();
+        let (head, rest, tcp) = start_get(addr, &path, &[]).await;
+        slow.wait_for_calls(calls + 1).await;
+        gate.open();
+        let res = finish(head, rest, tcp).await;
+        gate.close();
+        let timing = res.header("server-timing").expect("a header");
+        let entries = timing_entries(timing);
+        let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            names,
+            ["frag-fast", "frag-slow", "frag-plain", "head"],
+            "{mode}: {timing}"
+        );
+        assert_eq!(entries[1].1, r#"desc="pending""#, "{timing}");
+        assert_eq!(res.header("trailer"), None);
+        assert!(res.trailers.is_empty(), "{:?}", res.trailers);
+        assert!(res.body.contains("<b>late</b>"));
+    }
+    cancel.cancel();
+
+    // Switched off: no header, no trailer, whatever the client takes.
+    let dir = streamed_portal(&fast, &slow, "[observability]\nserver-timing = false\n");
+    let (state, cancel) = node(&dir).await;
+    let addr = listen(&state).await;
+    gate.open();
+    let (head, rest, tcp) = start_get(addr, "/", &[("TE", "trailers")]).await;
+    let res = finish(head, rest, tcp).await;
+    assert!(res.head.starts_with("HTTP/1.1 200"), "{}", res.head);
+    assert_eq!(res.header("server-timing"), None);
+    assert_eq!(res.header("trailer"), None);
+    assert!(res.trailers.is_empty(), "{:?}", res.trailers);
+    cancel.cancel();
+}

@@ -12,6 +12,8 @@ use tokio::time::Instant;
 use crate::auth::{identify, Identity};
 use crate::AppState;
 
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+
 /// `?delivery=buffered|in-order|out-of-order` overrides the page's delivery (testing).
 fn delivery_override(uri: &Uri) -> Option<Delivery> {
     uri.query()?
@@ -140,7 +142,8 @@ async fn page_response(
                         },
                     }
                 });
-                streamed(stream, headers, done)
+                let timing = portal.settings.observability.server_timing;
+                streamed(stream, headers, done, timing.then_some(started))
             }
             Err(e) => {
                 let res = engine_error(state, &identity, &request, uri, e);
@@ -183,7 +186,7 @@ async fn page_response(
             h.insert(header::VARY, HeaderValue::from_static("Cookie"));
             if portal.settings.observability.server_timing {
                 if let Some(v) = crate::timing::header(&out.slots, started.elapsed()) {
-                    h.insert(HeaderName::from_static("server-timing"), v);
+                    h.insert(SERVER_TIMING, v);
                 }
             }
             observe_page(
@@ -260,18 +263,42 @@ impl Drop for PageDone {
     }
 }
 
+/// A streamed page's response; `timed_since` (the request's start) when it carries
+/// `Server-Timing` (see `timing`: a header, and a trailer for clients that take one).
 fn streamed(
     stream: tessera_engine::PageStream,
     headers: &HeaderMap,
     done: Option<PageDone>,
+    timed_since: Option<Instant>,
 ) -> Response {
     if let Some(location) = &stream.redirect {
         return Redirect::to(location).into_response();
     }
     let gzip = crate::stream::accepts_gzip(headers);
-    let mut res = Response::new(crate::stream::body_with(stream.body, gzip, done));
+    let trailer = timed_since.is_some() && crate::stream::accepts_trailers(headers);
+    let head_timing = timed_since.and_then(|started| {
+        crate::timing::stream_head(&stream.head_timing, started.elapsed(), trailer)
+    });
+    let trailers = timed_since.filter(|_| trailer).map(|started| {
+        let (head, end) = (stream.head_timing, stream.timing);
+        let fields: crate::stream::Trailers = Box::pin(async move {
+            let value = crate::timing::stream_trailer(&head, &end.await.ok()?, started.elapsed())?;
+            let mut fields = HeaderMap::new();
+            fields.insert(SERVER_TIMING, value);
+            Some(fields)
+        });
+        fields
+    });
+    let body = crate::stream::body_with_trailers(stream.body, gzip, done, trailers);
+    let mut res = Response::new(body);
     *res.status_mut() = StatusCode::from_u16(stream.status).unwrap_or(StatusCode::OK);
     let h = res.headers_mut();
+    if let Some(v) = head_timing {
+        h.insert(SERVER_TIMING, v);
+    }
+    if trailer {
+        h.insert(header::TRAILER, HeaderValue::from_static("server-timing"));
+    }
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),

@@ -5,6 +5,12 @@
 //! request). The `observe` middleware writes both back into the request's headers, so
 //! handlers read one normalized value ([`of`]), opens the request's span, counts the
 //! response by status and echoes `X-Request-Id` on it.
+//!
+//! With OpenTelemetry export on (`src/main.rs` installs the layer), the request span is
+//! the exported one: it continues the caller's trace (its parent is the caller's span),
+//! and its exported trace id, span id and sampling decision become the request's, so
+//! logs, backends and the collector agree ([`join_exported`]). Without the layer the ids
+//! are the ones [`begin`] made.
 
 use std::sync::Arc;
 
@@ -47,8 +53,8 @@ fn random_nonzero<const N: usize>() -> [u8; N] {
     }
 }
 
-/// The trace id and sampled flag of a valid version-00 `traceparent`.
-fn parse_traceparent(v: &str) -> Option<(&str, bool)> {
+/// The trace id, parent span id and sampled flag of a valid version-00 `traceparent`.
+fn parse_traceparent(v: &str) -> Option<(&str, &str, bool)> {
     let parts: Vec<&str> = v.trim().split('-').collect();
     let [version, trace, parent, flags] = parts.as_slice() else {
         return None;
@@ -69,7 +75,7 @@ fn parse_traceparent(v: &str) -> Option<(&str, bool)> {
         return None;
     }
     let flags = u8::from_str_radix(flags, 16).ok()?;
-    Some((trace, flags & 1 == 1))
+    Some((trace, parent, flags & 1 == 1))
 }
 
 /// The ids of a new request, continuing the caller's request id and trace when valid.
@@ -84,7 +90,7 @@ pub fn begin(headers: &HeaderMap) -> RequestTrace {
         .and_then(|v| v.to_str().ok())
         .and_then(parse_traceparent);
     let (trace_id, sampled) = match caller {
-        Some((trace, sampled)) => (trace.to_owned(), sampled),
+        Some((trace, _, sampled)) => (trace.to_owned(), sampled),
         None => (hex(&random_nonzero::<16>()), true),
     };
     RequestTrace {
@@ -100,8 +106,7 @@ pub fn begin(headers: &HeaderMap) -> RequestTrace {
 pub fn of(headers: &HeaderMap) -> Option<RequestTrace> {
     let request_id = headers.get(REQUEST_ID)?.to_str().ok()?;
     let traceparent = headers.get(TRACEPARENT)?.to_str().ok()?;
-    let (trace, sampled) = parse_traceparent(traceparent)?;
-    let span = traceparent.split('-').nth(2)?;
+    let (trace, span, sampled) = parse_traceparent(traceparent)?;
     valid_request_id(request_id).then(|| RequestTrace {
         request_id: Arc::from(request_id),
         trace_id: Arc::from(trace),
@@ -112,7 +117,28 @@ pub fn of(headers: &HeaderMap) -> Option<RequestTrace> {
 
 /// Middleware: ids, the request's span, the response counted and its id echoed.
 pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let trace = begin(req.headers());
+    let mut trace = begin(req.headers());
+    // The path only: query strings may carry what a user typed.
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = %trace.request_id,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+    );
+    let caller = req
+        .headers()
+        .get(TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_traceparent);
+    if let Some((trace_id, span_id, sampled)) = join_exported(&span, caller) {
+        trace.trace_id = Arc::from(trace_id);
+        trace.span_id = Arc::from(span_id);
+        trace.sampled = sampled;
+    }
+    span.record("trace_id", &*trace.trace_id);
+    span.record("span_id", &*trace.span_id);
     let id = HeaderValue::from_str(&trace.request_id).ok();
     if let Some(id) = &id {
         req.headers_mut().insert(REQUEST_ID, id.clone());
@@ -125,21 +151,51 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
             req.headers_mut().remove(TRACEPARENT);
         }
     }
-    // The path only: query strings may carry what a user typed.
-    let span = tracing::info_span!(
-        "request",
-        method = %req.method(),
-        path = %req.uri().path(),
-        request_id = %trace.request_id,
-        trace_id = %trace.trace_id,
-        span_id = %trace.span_id,
-    );
     let mut res = next.run(req).instrument(span).await;
     state.engine().metrics().response(res.status().as_u16());
     if let Some(id) = id {
         res.headers_mut().insert(REQUEST_ID, id);
     }
     res
+}
+
+/// Makes `span` (a request span, not yet entered) continue the caller's trace in the
+/// exported trace, and returns its exported trace id, span id and sampled flag; `None`
+/// when no OpenTelemetry layer records the span (export off).
+///
+/// The caller's span becomes the remote parent, so the exported trace id is the
+/// caller's; without a valid caller the exporter starts a trace of its own, whose id the
+/// request then takes. The sampler (parent-based) keeps the caller's sampled flag.
+fn join_exported(
+    span: &tracing::Span,
+    caller: Option<(&str, &str, bool)>,
+) -> Option<(String, String, bool)> {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if let Some((trace, parent, sampled)) = caller {
+        let flags = if sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        };
+        if let (Ok(trace), Ok(parent)) = (TraceId::from_hex(trace), SpanId::from_hex(parent)) {
+            let remote = SpanContext::new(trace, parent, flags, true, TraceState::default());
+            // Fails only without the layer (then the context below is empty too).
+            let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+        }
+    }
+    let cx = span.context();
+    let span_ref = cx.span();
+    let ids = span_ref.span_context();
+    ids.is_valid().then(|| {
+        (
+            ids.trace_id().to_string(),
+            ids.span_id().to_string(),
+            ids.is_sampled(),
+        )
+    })
 }
 
 #[cfg(test)]

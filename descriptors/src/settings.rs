@@ -613,6 +613,19 @@ pub struct ObservabilitySettings {
     /// `TESSERA_LOG_FORMAT` environment variable overrides it.
     #[serde(default)]
     pub log_format: LogFormat,
+    /// The OpenTelemetry collector to export traces to (OTLP over HTTP/protobuf), as its
+    /// base URL: `http://127.0.0.1:4318` sends to `http://127.0.0.1:4318/v1/traces`.
+    /// `None` (the default): no export. The standard `OTEL_EXPORTER_OTLP_ENDPOINT` and
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` environment variables override it.
+    #[serde(default, deserialize_with = "otlp_endpoint")]
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans (`OTEL_SERVICE_NAME` overrides it).
+    #[serde(default = "default_otlp_service_name")]
+    pub otlp_service_name: String,
+    /// The share of new traces exported, from 0.0 to 1.0. A trace continued from a
+    /// caller's `traceparent` follows the caller's sampled flag instead.
+    #[serde(default = "default_sampling_ratio", deserialize_with = "ratio")]
+    pub otlp_sampling_ratio: f64,
 }
 
 impl Default for ObservabilitySettings {
@@ -621,12 +634,88 @@ impl Default for ObservabilitySettings {
             server_timing: true,
             metrics: true,
             log_format: LogFormat::Text,
+            otlp_endpoint: None,
+            otlp_service_name: default_otlp_service_name(),
+            otlp_sampling_ratio: default_sampling_ratio(),
         }
     }
 }
 
 fn yes() -> bool {
     true
+}
+
+fn default_otlp_service_name() -> String {
+    "tessera".to_owned()
+}
+
+fn default_sampling_ratio() -> f64 {
+    1.0
+}
+
+fn otlp_endpoint<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    check_otlp_endpoint(&s).map_err(serde::de::Error::custom)?;
+    Ok(Some(s))
+}
+
+fn ratio<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let r = f64::deserialize(d)?;
+    if (0.0..=1.0).contains(&r) {
+        Ok(r)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{r} is not a ratio from 0.0 to 1.0"
+        )))
+    }
+}
+
+/// Whether `url` can be an OTLP/HTTP collector endpoint: `http://host[:port][/path]`.
+/// `https` is refused here, at startup, rather than failing every export later: the
+/// portal is built without TLS (a collector or agent on the same host or network is
+/// the usual setup).
+pub fn check_otlp_endpoint(url: &str) -> Result<(), String> {
+    let example = "expected e.g. \"http://127.0.0.1:4318\"";
+    if url.starts_with("https://") {
+        return Err(format!("\"{url}\": https is not supported (this build has no TLS); send to a collector reachable over http, {example}"));
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(format!("\"{url}\" is not an http:// URL; {example}"));
+    };
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("\"{url}\" contains spaces or control characters"));
+    }
+    if rest.contains(['?', '#']) {
+        return Err(format!("\"{url}\" has a query or fragment; {example}"));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(format!(
+            "\"{url}\" carries credentials; set them as headers with OTEL_EXPORTER_OTLP_HEADERS"
+        ));
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((h, p)) if h.parse::<std::net::Ipv6Addr>().is_ok() => (h, p.strip_prefix(':')),
+            _ => return Err(format!("\"{url}\" has an invalid IPv6 address")),
+        },
+        None => match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let host_chars = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+    if host.is_empty() || (!authority.starts_with('[') && !host.chars().all(host_chars)) {
+        return Err(format!("\"{url}\" has no valid host; {example}"));
+    }
+    if let Some(p) = port {
+        if p.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(format!(
+                "\"{url}\": the port \"{p}\" is not a number from 1 to 65535"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// How log lines are written.
@@ -709,6 +798,46 @@ mod observability_tests {
         assert!(
             e.to_string()
                 .starts_with("t.toml:2:14: unknown variant `xml`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn otlp_export_is_off_by_default_and_its_settings_are_checked() {
+        let s = Settings::parse("t.toml", "").expect("valid");
+        assert_eq!(s.observability.otlp_endpoint, None);
+        assert_eq!(s.observability.otlp_service_name, "tessera");
+        assert_eq!(s.observability.otlp_sampling_ratio, 1.0);
+        let s = Settings::parse(
+            "t.toml",
+            "[observability]\notlp-endpoint = \"http://127.0.0.1:4318\"\notlp-service-name = \"portal-eu\"\notlp-sampling-ratio = 0.25\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            s.observability.otlp_endpoint.as_deref(),
+            Some("http://127.0.0.1:4318")
+        );
+        assert_eq!(s.observability.otlp_service_name, "portal-eu");
+        assert_eq!(s.observability.otlp_sampling_ratio, 0.25);
+        for (value, message) in [
+            ("\"127.0.0.1:4318\"", "t.toml:2:17: \"127.0.0.1:4318\" is not an http:// URL; expected e.g. \"http://127.0.0.1:4318\""),
+            ("\"https://otel.example:4318\"", "t.toml:2:17: \"https://otel.example:4318\": https is not supported (this build has no TLS)"),
+            ("\"http://:4318\"", "t.toml:2:17: \"http://:4318\" has no valid host"),
+            ("\"http://collector:99999\"", "t.toml:2:17: \"http://collector:99999\": the port \"99999\" is not a number from 1 to 65535"),
+            ("\"http://collector:4318/v1?x=1\"", "t.toml:2:17: \"http://collector:4318/v1?x=1\" has a query or fragment"),
+            ("\"http://user:pw@collector:4318\"", "t.toml:2:17: \"http://user:pw@collector:4318\" carries credentials"),
+        ] {
+            let e = Settings::parse("t.toml", &format!("[observability]\notlp-endpoint = {value}\n"))
+                .unwrap_err();
+            assert!(e.to_string().starts_with(message), "{e}");
+        }
+        assert!(check_otlp_endpoint("http://[::1]:4318/otel").is_ok());
+        assert!(check_otlp_endpoint("http://otel-collector.monitoring").is_ok());
+        let e =
+            Settings::parse("t.toml", "[observability]\notlp-sampling-ratio = 1.5\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("t.toml:2:23: 1.5 is not a ratio from 0.0 to 1.0"),
             "{e}"
         );
     }

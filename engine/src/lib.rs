@@ -28,7 +28,7 @@ pub use assemble::{PageOutput, Slot};
 pub use error::EngineError;
 pub use metrics::Metrics;
 pub use request::{Channel, LayoutSlot, PageLayout, PortalRequest};
-pub use stream::PageStream;
+pub use stream::{PageStream, SlotTiming, Timed};
 
 /// One portal version, ready to serve.
 pub struct Engine {

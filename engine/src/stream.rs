@@ -13,6 +13,13 @@
 //! The page deadline still holds: what is not done by then is sent as its timeout
 //! result (or fallback) and the response ends. Dropping the response (client gone)
 //! drops the work, and with it the backend calls.
+//!
+//! For `Server-Timing`, a [`PageStream`] says how each slot stood when the status was
+//! decided ([`PageStream::head_timing`]) and, once the body is complete, how each ended
+//! ([`PageStream::timing`]): the channel sends the first as a header and the second as
+//! a trailer.
+
+use std::time::Duration;
 
 use std::sync::Arc;
 
@@ -21,8 +28,8 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
 use tessera_descriptors::{Delivery, PageDef};
-use tessera_fragments::{escape_html, FragmentResult, RenderContext, Status};
-use tokio::sync::mpsc;
+use tessera_fragments::{escape_html, FragmentResult, Origin, RenderContext, Status};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout_at, Instant};
 use tracing::Instrument;
 
@@ -36,6 +43,40 @@ pub struct PageStream {
     pub status: u16,
     pub redirect: Option<String>,
     pub body: mpsc::Receiver<Bytes>,
+    /// Every slot in page order as it stood when the status was decided: the ones done
+    /// by then (cache hits, primaries) with their timing, the others without.
+    pub head_timing: Vec<SlotTiming>,
+    /// Every slot in page order once the last chunk was handed over; never sent when the
+    /// reader went away or the layout failed.
+    pub timing: oneshot::Receiver<Vec<SlotTiming>>,
+}
+
+/// A slot as a `Server-Timing` entry sees it (no content is copied).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotTiming {
+    pub fragment: String,
+    /// `None`: not done yet.
+    pub done: Option<Timed>,
+}
+
+/// How long a fragment took and where its content came from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timed {
+    pub elapsed: Duration,
+    pub status: Status,
+    pub origin: Origin,
+    pub cause: Option<Status>,
+}
+
+impl Timed {
+    pub fn of(r: &FragmentResult) -> Self {
+        Self {
+            elapsed: r.elapsed,
+            status: r.status,
+            origin: r.origin,
+            cause: r.cause,
+        }
+    }
 }
 
 type SlotFuture = BoxFuture<'static, (usize, FragmentResult)>;
@@ -66,22 +107,35 @@ impl Engine {
         run.collect_ready();
         run.wait_for_primaries().await;
         let (status, redirect) = primary_status(&run.slots_so_far());
+        let head_timing = run.timing();
         let (tx, rx) = mpsc::channel(32);
+        let (timing_tx, timing) = oneshot::channel();
         if redirect.is_none() {
-            tokio::spawn(async move {
-                let result = match mode {
-                    Delivery::InOrder => run.in_order(&tx).await,
-                    _ => run.out_of_order(&tx).await,
-                };
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "streamed page ended early");
+            // In the request's span: the fragments and backend calls still to come are
+            // traced as the request's.
+            tokio::spawn(
+                async move {
+                    let result = match mode {
+                        Delivery::InOrder => run.in_order(&tx).await,
+                        _ => run.out_of_order(&tx).await,
+                    };
+                    match result {
+                        // Before `tx` goes: the body's end finds the timing ready.
+                        Ok(()) => {
+                            let _ = timing_tx.send(run.timing());
+                        }
+                        Err(e) => tracing::warn!(error = %e, "streamed page ended early"),
+                    }
                 }
-            });
+                .instrument(tracing::Span::current()),
+            );
         }
         Ok(PageStream {
             status,
             redirect,
             body: rx,
+            head_timing,
+            timing,
         })
     }
 }
@@ -97,33 +151,37 @@ impl Engine {
         let page = self.resolve_page(&request)?;
         let mut run = Running::start(self.clone(), Arc::new(request), page.clone());
         let (tx, rx) = mpsc::channel(32);
-        tokio::spawn(async move {
-            run.collect_ready();
-            let mut sent = vec![false; run.results.len()];
-            loop {
-                for (i, r) in run.results.iter().enumerate() {
-                    if let (false, Some(result)) = (sent[i], r) {
-                        let (region, optional, primary) = run.shape[i].clone();
-                        let slot = Slot {
-                            region,
-                            optional,
-                            primary,
-                            result: result.clone(),
-                        };
-                        if tx.send(slot).await.is_err() {
-                            return;
+        let span = tracing::Span::current();
+        tokio::spawn(
+            async move {
+                run.collect_ready();
+                let mut sent = vec![false; run.results.len()];
+                loop {
+                    for (i, r) in run.results.iter().enumerate() {
+                        if let (false, Some(result)) = (sent[i], r) {
+                            let (region, optional, primary) = run.shape[i].clone();
+                            let slot = Slot {
+                                region,
+                                optional,
+                                primary,
+                                result: result.clone(),
+                            };
+                            if tx.send(slot).await.is_err() {
+                                return;
+                            }
+                            sent[i] = true;
                         }
-                        sent[i] = true;
                     }
+                    if sent.iter().all(|s| *s) {
+                        return;
+                    }
+                    // Waits for the next slot; past the deadline every slot gets its timeout
+                    // result and the next round sends them all.
+                    run.next_before_deadline().await;
                 }
-                if sent.iter().all(|s| *s) {
-                    return;
-                }
-                // Waits for the next slot; past the deadline every slot gets its timeout
-                // result and the next round sends them all.
-                run.next_before_deadline().await;
             }
-        });
+            .instrument(span),
+        );
         Ok((page, rx))
     }
 }
@@ -260,6 +318,17 @@ impl Running {
         }
     }
 
+    fn timing(&self) -> Vec<SlotTiming> {
+        self.defs
+            .iter()
+            .zip(&self.results)
+            .map(|(def, r)| SlotTiming {
+                fragment: def.id.clone(),
+                done: r.as_ref().map(Timed::of),
+            })
+            .collect()
+    }
+
     fn slots_so_far(&self) -> Vec<Slot> {
         self.shape
             .iter()
@@ -304,7 +373,7 @@ impl Running {
         render_layout(fragments, &self.page, &layout, &slots, &self.request, reads)
     }
 
-    async fn in_order(mut self, tx: &mpsc::Sender<Bytes>) -> Result<(), StreamEnd> {
+    async fn in_order(&mut self, tx: &mpsc::Sender<Bytes>) -> Result<(), StreamEnd> {
         let html = self.skeleton(marker)?;
         let mut rest = html.as_str();
         // Markers come in document order, whatever order the layout writes slots in:
@@ -333,7 +402,7 @@ impl Running {
         send(tx, rest).await
     }
 
-    async fn out_of_order(mut self, tx: &mpsc::Sender<Bytes>) -> Result<(), StreamEnd> {
+    async fn out_of_order(&mut self, tx: &mpsc::Sender<Bytes>) -> Result<(), StreamEnd> {
         let html = self.skeleton(|i| format!("<div class=\"tessera-pending\" id=\"tessera-slot-{i}\" aria-busy=\"true\">Loading…</div>"))?;
         let (body, tail) = match html.rfind("</body>") {
             Some(at) => html.split_at(at),

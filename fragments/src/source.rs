@@ -132,14 +132,19 @@ impl SourceStage {
         fut
     }
 
-    /// Refreshes in a task of its own; the request that noticed does not wait.
+    /// Refreshes in a task of its own; the request that noticed does not wait. The task
+    /// stays in the noticing request's span, so its backend call is traced with it.
     pub fn refresh_in_background(&self, plan: FetchPlan) {
+        use tracing::Instrument;
         let fetch = self.fetch(plan);
-        tokio::spawn(async move {
-            if let Err(e) = fetch.await {
-                tracing::debug!(error = %e, "background refresh failed");
+        tokio::spawn(
+            async move {
+                if let Err(e) = fetch.await {
+                    tracing::debug!(error = %e, "background refresh failed");
+                }
             }
-        });
+            .instrument(tracing::Span::current()),
+        );
     }
 }
 

@@ -16,6 +16,7 @@
 //! - `stats` — counters and latency percentiles per service
 //! - `health` — background health probes while a service is open or disabled
 //! - `view` — what operators see of a service ([`ServiceView`])
+//! - `trace` — the `traceparent` naming the exported call span (OpenTelemetry export on)
 //! - `error` — [`CallError`], gathering every failure mode
 
 pub mod breaker;
@@ -28,6 +29,7 @@ pub mod service;
 pub mod stats;
 pub mod timeout;
 pub mod toggle;
+mod trace;
 pub mod view;
 
 use std::collections::BTreeMap;

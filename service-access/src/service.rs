@@ -110,7 +110,8 @@ impl Service {
 
     /// Calls the backend through the service's policy, in a `backend_call` span with
     /// the service id, the outcome and the backend's status (never the path: it may name
-    /// a user).
+    /// a user). With OpenTelemetry export on, the `traceparent` the request carries names
+    /// this span, so the backend's own spans hang below the call in the exported trace.
     pub async fn call(&self, request: &BackendRequest) -> Result<BackendResponse, CallError> {
         use tracing::Instrument;
         let span = tracing::debug_span!(
@@ -119,6 +120,8 @@ impl Service {
             outcome = tracing::field::Empty,
             status = tracing::field::Empty,
         );
+        let named = crate::trace::name_exported_span(&span, request);
+        let request = named.as_ref().unwrap_or(request);
         let result = self.call_in_policy(request).instrument(span.clone()).await;
         span.record("outcome", outcome_name(&result));
         match &result {

@@ -9,6 +9,8 @@
 //! - `customize` — page customization (forms and JSON)
 //! - `api` — the JSON channel (`/api/v1/`)
 //! - `admin` — the admin JSON API (`/admin/api/`): services, toggles
+//! - `console` — the operator console (`/admin`), server-rendered HTML; `/admin` on a
+//!   listener of its own (`[admin] listen`)
 //! - `runtime` — wiring a node: store, toggles, health probes, engine
 //! - `stream` — streamed bodies (chunk-flushed gzip)
 //! - `trace` — request ids and W3C trace context; the per-request span and status count
@@ -19,6 +21,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod console;
 pub mod customize;
 pub mod demo_users;
 pub mod health;
@@ -80,8 +83,6 @@ impl AppState {
 
 /// The whole HTTP surface. `static_dir`, when given, is served under `/static`.
 pub fn app(state: AppState, static_dir: Option<PathBuf>) -> Router {
-    let limits = state.settings().limits;
-    let limiter = ratelimit::Limiter::new(limits.requests_per_second, limits.request_burst);
     let mut router = Router::new()
         .route("/", get(html::home))
         .route("/healthz", get(health::healthz))
@@ -98,8 +99,26 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> Router {
             "/api/v1/pages/{id}/layout",
             get(api::get_layout).put(api::put_layout),
         )
-        .route("/api/v1/fragments/{id}/params", put(api::put_params))
-        .nest("/admin/api", admin::routes(state.clone()));
+        .route("/api/v1/fragments/{id}/params", put(api::put_params));
+    // `/admin` (console and admin API) is served here unless it has a listener of its
+    // own (`[admin] listen`, see `console::admin_app`); then it is a 404 here.
+    if state.settings().admin.listen.is_none() {
+        router = router
+            .merge(console::routes(state.clone()))
+            .nest("/admin/api", admin::routes(state.clone()));
+    }
+    finish(router, state, static_dir)
+}
+
+/// What every listener's router gets around its routes: static files, the 404 page, the
+/// request body limit, compression, tracing, request ids and counting, rate limiting.
+pub(crate) fn finish(
+    mut router: Router<AppState>,
+    state: AppState,
+    static_dir: Option<PathBuf>,
+) -> Router {
+    let limits = state.settings().limits;
+    let limiter = ratelimit::Limiter::new(limits.requests_per_second, limits.request_burst);
     if let Some(dir) = static_dir {
         router = router.nest_service("/static", ServeDir::new(dir));
     }

@@ -5,8 +5,9 @@
 //! and figures that already exist and are read now rather than counted twice — per
 //! service its statistics, latency histogram, breaker state, toggle and in-flight
 //! calls; the fragment cache's counters and size; template renders. The operator
-//! console (issue #7, not built yet) is to read the same two sources, so it and
-//! `/metrics` cannot disagree. Every metric is documented in `docs/observability.md`.
+//! console (`console`) reads the same sources — `Service::view` and
+//! `FragmentCache::settled_snapshot` — so it and `/metrics` cannot disagree. Every
+//! metric is documented in `docs/observability.md`.
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -207,10 +208,8 @@ impl Collector for Live {
         )?;
 
         let fragments = self.engine.fragments();
-        // Moka counts entries and bytes lazily: settle them, as an operator asking
-        // expects the figures of now.
-        fragments.cache().maintain();
-        let c = fragments.cache().snapshot();
+        // The same settled figures the console and `/admin/api/cache` show.
+        let c = fragments.cache().settled_snapshot();
         let none = Vec::new;
         let g = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         gauge(

@@ -259,7 +259,7 @@ fn default_max_object_key_header_bytes() -> usize {
     4096
 }
 
-/// The admin API (`/admin/api/`).
+/// The operator console (`/admin`) and the admin API (`/admin/api/`).
 #[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AdminSettings {
@@ -267,6 +267,12 @@ pub struct AdminSettings {
     /// `TESSERA_ADMIN_TOKEN` environment variable) the admin API answers 503.
     #[serde(default)]
     pub token: Option<String>,
+    /// A separate listen address for `/admin` (console and admin API). When set,
+    /// `tessera serve` answers `/admin` only there — a port a firewall can keep
+    /// internal — and the public listener answers it with 404. `None`: `/admin` is
+    /// served on the public listener.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
 }
 
 // Secrets never reach logs, not even through `{:?}`.
@@ -274,6 +280,7 @@ impl std::fmt::Debug for AdminSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AdminSettings")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("listen", &self.listen)
             .finish()
     }
 }
@@ -838,6 +845,28 @@ mod observability_tests {
         assert!(
             e.to_string()
                 .starts_with("t.toml:2:23: 1.5 is not a ratio from 0.0 to 1.0"),
+            "{e}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod admin_tests {
+    use super::*;
+
+    #[test]
+    fn the_console_listens_where_admin_listen_says_or_on_the_public_listener() {
+        let s = Settings::parse("t.toml", "").expect("valid");
+        assert_eq!(s.admin.listen, None);
+        let s = Settings::parse("t.toml", "[admin]\nlisten = \"127.0.0.1:9091\"\n").expect("valid");
+        assert_eq!(
+            s.admin.listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9091)))
+        );
+        let e = Settings::parse("t.toml", "[admin]\nlisten = \"localhost\"\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("t.toml:2:10: invalid socket address syntax"),
             "{e}"
         );
     }

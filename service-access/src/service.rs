@@ -161,6 +161,12 @@ impl Service {
         .unwrap_or_else(|elapsed| Err(elapsed.into()));
         let elapsed = started.elapsed();
         self.count(&result);
+        if let Err(e) = &result {
+            // Calls not made (disabled, breaker open) are counted, not listed: the
+            // failures that caused them already are.
+            self.stats
+                .record_error(outcome_name(&result), e.to_string());
+        }
         let outcome = classify(&result);
         if outcome.is_some() {
             // Calls that reached the backend, timeouts included: a p99 that left out the

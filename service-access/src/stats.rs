@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use tokio::time::Instant;
@@ -14,6 +14,10 @@ use tokio::time::Instant;
 /// busy service, small enough to copy and sort when an operator asks.
 const LATENCY_SAMPLES: usize = 2048;
 const LATENCY_WINDOW: Duration = Duration::from_secs(60);
+
+/// How many recent failures are kept for operators (the console's "last errors"): enough
+/// to tell one flake from a pattern, few enough to show on one screen.
+pub const RECENT_ERRORS: usize = 10;
 
 /// Upper bounds (seconds) of the cumulative latency histogram exported as
 /// `tessera_backend_latency_seconds`: from well under a millisecond (cached proxies) to
@@ -43,6 +47,22 @@ pub struct Stats {
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_sum_us: AtomicU64,
     latency_count: AtomicU64,
+    /// The last [`RECENT_ERRORS`] failed calls, oldest first. A mutex held only to push
+    /// or copy, and only on failures: the success path never takes it.
+    recent_errors: Mutex<VecDeque<RecentError>>,
+}
+
+/// One failed call, as operators see it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RecentError {
+    /// Wall-clock time of the failure.
+    #[serde(with = "crate::toggle::unix_ms")]
+    pub at: SystemTime,
+    /// The outcome's name, as in `tessera_backend_calls_total` (`timeout`, `bad_status`, …).
+    pub outcome: &'static str,
+    /// What went wrong (the call error's message; never the request's path, which may
+    /// name a user).
+    pub message: String,
 }
 
 /// The latency histogram since start, cumulative, as Prometheus wants it.
@@ -130,6 +150,28 @@ impl Stats {
         }
     }
 
+    /// Remembers a failed call, forgetting the oldest beyond [`RECENT_ERRORS`].
+    pub fn record_error(&self, outcome: &'static str, message: String) {
+        if let Ok(mut r) = self.recent_errors.lock() {
+            if r.len() == RECENT_ERRORS {
+                r.pop_front();
+            }
+            r.push_back(RecentError {
+                at: SystemTime::now(),
+                outcome,
+                message,
+            });
+        }
+    }
+
+    /// The recent failed calls, newest first.
+    pub fn recent_errors(&self) -> Vec<RecentError> {
+        self.recent_errors
+            .lock()
+            .map(|r| r.iter().rev().cloned().collect())
+            .unwrap_or_default()
+    }
+
     pub fn percentiles(&self) -> Percentiles {
         let now = Instant::now();
         let mut samples: Vec<Duration> = match self.latencies.lock() {
@@ -182,6 +224,20 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recent_errors_keep_the_last_few_newest_first() {
+        let s = Stats::default();
+        assert!(s.recent_errors().is_empty());
+        for i in 0..RECENT_ERRORS + 3 {
+            s.record_error("timeout", format!("error {i}"));
+        }
+        let r = s.recent_errors();
+        assert_eq!(r.len(), RECENT_ERRORS);
+        assert_eq!(r[0].message, format!("error {}", RECENT_ERRORS + 2));
+        assert_eq!(r[RECENT_ERRORS - 1].message, "error 3");
+        assert!(r.iter().all(|e| e.outcome == "timeout"));
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

@@ -1,11 +1,12 @@
-//! What operators see of a service: its state, statistics, recent transitions and health.
+//! What operators see of a service: its state, statistics, recent transitions, last errors
+//! and health.
 
 use serde::Serialize;
 
 use crate::breaker::State;
 use crate::health::HealthStatus;
 use crate::service::Service;
-use crate::stats::StatsSnapshot;
+use crate::stats::{RecentError, StatsSnapshot};
 use crate::toggle::Toggle;
 
 #[derive(Debug, Clone, Serialize)]
@@ -23,6 +24,9 @@ pub struct ServiceView {
     pub stats: StatsSnapshot,
     pub transitions: Vec<TransitionView>,
     pub health: Option<HealthStatus>,
+    /// The last failed calls (timeouts, bad statuses, transport errors, rejections by the
+    /// bulkhead or global cap), newest first.
+    pub last_errors: Vec<RecentError>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -67,6 +71,7 @@ impl Service {
                 })
                 .collect(),
             health: self.health_status(),
+            last_errors: self.stats.recent_errors(),
         }
     }
 }

@@ -1,5 +1,7 @@
-//! Admin authentication: a static bearer token from `admin.token` (or the
-//! `TESSERA_ADMIN_TOKEN` environment variable) until operator sessions exist.
+//! Admin API authentication: a signed-in operator (session cookie and CSRF header), or a
+//! static bearer token from `admin.token` (or the `TESSERA_ADMIN_TOKEN` environment
+//! variable) for scripts. Either way the request carries the [`Actor`] the audit log
+//! records.
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -7,21 +9,21 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::json_error;
+use super::services::Actor;
 use crate::AppState;
 
-/// Lets the request through only with `Authorization: Bearer <admin token>`.
 /// Lets the request through with `Authorization: Bearer <admin token>`, or for a signed-in
 /// operator (with the session's `X-CSRF-Token` on anything but GET). Signed-in users
 /// without the operator token get 403.
 pub async fn require_admin(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     if request.headers().get(header::AUTHORIZATION).is_none() {
         let identity = crate::auth::identify(&state, request.headers()).await;
-        if identity.user.is_some() {
-            if !identity.is_operator(&state.settings()) {
+        if let Some(user) = &identity.user {
+            if !identity.is_operator(state.settings()) {
                 return json_error(StatusCode::FORBIDDEN, "operators only");
             }
             let reads = request.method() == axum::http::Method::GET
@@ -34,6 +36,9 @@ pub async fn require_admin(
             {
                 return json_error(StatusCode::FORBIDDEN, "missing or wrong X-CSRF-Token");
             }
+            // The audit log names the operator, not the token.
+            let actor = Actor::operator(&user.login, request.extensions(), "api");
+            request.extensions_mut().insert(actor);
             return next.run(request).await;
         }
         // A browser without a session is sent to sign in; API clients get 401 below.
@@ -67,6 +72,8 @@ pub async fn require_admin(
         Some(token)
             if crate::auth::cookies::constant_time_eq(token.as_bytes(), expected.as_bytes()) =>
         {
+            let actor = Actor::token(request.extensions());
+            request.extensions_mut().insert(actor);
             next.run(request).await
         }
         _ => {

@@ -1,12 +1,13 @@
 //! `/admin/api/invalidate`, `/admin/api/graph/{object}`, `/admin/api/cache`: invalidation
-//! with impact preview, "what depends on this object?", cache figures.
+//! with impact preview, "what depends on this object?", cache figures. The console's cache
+//! page invalidates through the same [`run`].
 
 use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{Extensions, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ use tessera_fragments::cache::{Impact, Mode, Node, Targets};
 use tessera_store::AuditEntry;
 
 use super::json_error;
+use super::services::{Actor, MAX_REASON_CHARS};
 use crate::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -26,6 +28,9 @@ pub struct InvalidateRequest {
     pub mode: Mode,
     #[serde(default)]
     pub dry_run: bool,
+    /// Why, for the audit log (optional).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -41,7 +46,11 @@ pub struct InvalidateResponse {
 /// Most keys one call may name: an invalidation is an operator's act, not a bulk job.
 const MAX_TARGETS: usize = 1000;
 
-pub async fn invalidate(State(state): State<AppState>, body: Bytes) -> Response {
+pub async fn invalidate(
+    State(state): State<AppState>,
+    extensions: Extensions,
+    body: Bytes,
+) -> Response {
     let req: InvalidateRequest = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => {
@@ -51,20 +60,47 @@ pub async fn invalidate(State(state): State<AppState>, body: Bytes) -> Response 
             )
         }
     };
+    let actor = extensions
+        .get::<Actor>()
+        .cloned()
+        .unwrap_or_else(|| Actor::token(&extensions));
+    match run(&state, &req, &actor).await {
+        Ok(answer) => Json(answer).into_response(),
+        Err(message) => json_error(StatusCode::BAD_REQUEST, &message),
+    }
+}
+
+/// Carries out (or, for a dry run, previews) an invalidation: the one path for the JSON
+/// API and the console. A real one is written to the audit log with who, from where and
+/// why. The error is the message for a 400 (nothing was touched).
+pub async fn run(
+    state: &AppState,
+    req: &InvalidateRequest,
+    actor: &Actor,
+) -> Result<InvalidateResponse, String> {
     if req.targets.is_empty() {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "nothing to invalidate: give at least one of objects, fragments, pages, users, templates",
+        return Err(
+            "nothing to invalidate: give at least one of objects, fragments, pages, users, templates"
+                .into(),
         );
     }
     let t = &req.targets;
     let count =
         t.objects.len() + t.fragments.len() + t.pages.len() + t.users.len() + t.templates.len();
     if count > MAX_TARGETS {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            &format!("too many keys in one invalidation ({count}; at most {MAX_TARGETS})"),
-        );
+        return Err(format!(
+            "too many keys in one invalidation ({count}; at most {MAX_TARGETS})"
+        ));
+    }
+    let reason = req
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    if reason.is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
+        return Err(format!(
+            "the reason is longer than {MAX_REASON_CHARS} characters"
+        ));
     }
     let engine = &state.engine();
     let affected = engine.invalidate(&req.targets, req.mode, req.dry_run);
@@ -75,24 +111,27 @@ pub async fn invalidate(State(state): State<AppState>, body: Bytes) -> Response 
     if !req.dry_run {
         let entry = AuditEntry {
             at: SystemTime::now(),
-            actor: super::services::TOKEN_ACTOR.into(),
+            actor: actor.name.clone(),
             action: "cache.invalidate".into(),
             target: describe(&req.targets),
-            reason: None,
-            origin: None,
-            detail: Some(serde_json::json!({ "mode": req.mode, "entries": affected.entries })),
+            reason: reason.map(str::to_owned),
+            origin: actor.origin.clone(),
+            detail: Some(serde_json::json!({
+                "mode": req.mode,
+                "entries": affected.entries,
+                "via": actor.via,
+            })),
         };
         if let Err(e) = state.store.append_audit(&entry).await {
             tracing::error!(error = %e, "cannot write the audit log");
         }
     }
-    Json(InvalidateResponse {
+    Ok(InvalidateResponse {
         dry_run: req.dry_run,
         mode: req.mode,
         affected,
         pages,
     })
-    .into_response()
 }
 
 fn describe(t: &Targets) -> String {
@@ -111,7 +150,7 @@ fn describe(t: &Targets) -> String {
     parts.join("; ")
 }
 
-fn affected_pages(engine: &Engine, impact: &Impact) -> Vec<String> {
+pub fn affected_pages(engine: &Engine, impact: &Impact) -> Vec<String> {
     let mut pages: BTreeSet<String> = impact.pages.keys().cloned().collect();
     pages.extend(pages_placing(
         engine,
@@ -121,7 +160,7 @@ fn affected_pages(engine: &Engine, impact: &Impact) -> Vec<String> {
 }
 
 /// Pages placing any of the fragments, directly or inside a composite.
-fn pages_placing<'a>(
+pub fn pages_placing<'a>(
     engine: &Engine,
     fragments: impl Iterator<Item = &'a str>,
 ) -> BTreeSet<String> {
@@ -192,5 +231,5 @@ pub async fn graph(State(state): State<AppState>, Path(object): Path<String>) ->
 }
 
 pub async fn cache(State(state): State<AppState>) -> Response {
-    Json(state.engine().fragments().cache().snapshot()).into_response()
+    Json(state.engine().fragments().cache().settled_snapshot()).into_response()
 }

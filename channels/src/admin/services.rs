@@ -1,6 +1,7 @@
 //! `/admin/api/services`: service state and statistics; disable, enable, force closed,
-//! reset. Every action is applied at once (the next call on every page sees it), saved in
-//! the store (so it survives a restart) and written to the audit log.
+//! reset. Every action — from this API or the console — goes through [`perform`]: applied
+//! at once (the next call on every page sees it), saved in the store (so it survives a
+//! restart) and written to the audit log.
 
 use std::net::SocketAddr;
 use std::time::SystemTime;
@@ -11,14 +12,14 @@ use axum::http::{Extensions, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use tessera_service_access::{Service, Toggle};
+use tessera_service_access::{Service, ServiceView, Toggle};
 use tessera_store::{AuditEntry, ToggleMode};
 
 use super::json_error;
 use crate::AppState;
 
-/// The actor recorded for token-authenticated calls, until operators sign in.
-pub(crate) const TOKEN_ACTOR: &str = "admin-token";
+/// The actor recorded for calls authenticated by the admin token.
+pub const TOKEN_ACTOR: &str = "admin-token";
 
 pub async fn list(State(state): State<AppState>) -> Response {
     let views: Vec<_> = state
@@ -48,7 +49,7 @@ pub struct ActionBody {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Disable,
     Enable,
@@ -57,7 +58,19 @@ pub enum Action {
 }
 
 impl Action {
-    fn name(self) -> &'static str {
+    /// The action a path segment names: `disable`, `enable`, `force-closed`, `reset`.
+    pub fn from_path(segment: &str) -> Option<Self> {
+        match segment {
+            "disable" => Some(Action::Disable),
+            "enable" => Some(Action::Enable),
+            "force-closed" => Some(Action::ForceClosed),
+            "reset" => Some(Action::Reset),
+            _ => None,
+        }
+    }
+
+    /// The audit log's name for it.
+    pub fn name(self) -> &'static str {
         match self {
             Action::Disable => "service.disable",
             Action::Enable => "service.enable",
@@ -107,56 +120,137 @@ async fn act(
     body: Bytes,
     action: Action,
 ) -> Response {
-    let Some(service) = state.engine().services().service(&id).cloned() else {
+    // An unknown service is 404 whatever the body says.
+    if state.engine().services().service(&id).is_none() {
         return unknown(&id);
-    };
+    }
     let body: Option<ActionBody> = match super::json_body(&body) {
         Ok(b) => b,
         Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
     };
-    let reason = body
-        .and_then(|b| b.reason)
+    let actor = extensions
+        .get::<Actor>()
+        .cloned()
+        .unwrap_or_else(|| Actor::token(&extensions));
+    let reason = body.and_then(|b| b.reason);
+    match perform(&state, &id, action, reason.as_deref(), &actor).await {
+        Ok(view) => Json(view).into_response(),
+        Err(e @ ActionError::UnknownService(_)) => {
+            json_error(StatusCode::NOT_FOUND, &e.to_string())
+        }
+        Err(ActionError::ReasonRequired) => json_error(
+            StatusCode::BAD_REQUEST,
+            "disabling a service needs a reason: {\"reason\": \"…\"}",
+        ),
+        Err(e @ ActionError::ReasonTooLong) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e @ ActionError::NotSaved) => {
+            json_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+        }
+    }
+}
+
+/// Who acts, and from where: what the audit log records with every operator action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The signed-in operator's login, or [`TOKEN_ACTOR`] for the bearer token.
+    pub name: String,
+    /// The client address, when the request came over the network.
+    pub origin: Option<String>,
+    /// Through which surface: `"api"` (the JSON admin API) or `"console"`.
+    pub via: &'static str,
+}
+
+impl Actor {
+    /// The bearer token's actor, from the request's connection info.
+    pub fn token(extensions: &Extensions) -> Self {
+        Self {
+            name: TOKEN_ACTOR.into(),
+            origin: origin(extensions),
+            via: "api",
+        }
+    }
+
+    /// A signed-in operator acting through `via`.
+    pub fn operator(login: &str, extensions: &Extensions, via: &'static str) -> Self {
+        Self {
+            name: login.to_owned(),
+            origin: origin(extensions),
+            via,
+        }
+    }
+}
+
+/// The client's address, from axum's connection info (absent under `oneshot`).
+pub fn origin(extensions: &Extensions) -> Option<String> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip().to_string())
+}
+
+/// Why an operator action was refused. Nothing has changed when one is returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    #[error("no service \"{0}\"")]
+    UnknownService(String),
+    #[error("disabling a service needs a reason")]
+    ReasonRequired,
+    #[error("the reason is longer than {MAX_REASON_CHARS} characters")]
+    ReasonTooLong,
+    #[error("the toggle could not be saved; nothing was changed")]
+    NotSaved,
+}
+
+/// Longest reason accepted: a sentence or two, not a document.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// Carries out an operator action on a service: the one path for the JSON API and the
+/// console. Checks the reason, saves the toggle (so it survives a restart), applies it
+/// (the next call sees it) and writes the audit entry — who, what, when, why, from
+/// where, through which surface, and the state before and after.
+pub async fn perform(
+    state: &AppState,
+    id: &str,
+    action: Action,
+    reason: Option<&str>,
+    actor: &Actor,
+) -> Result<ServiceView, ActionError> {
+    let Some(service) = state.engine().services().service(id).cloned() else {
+        return Err(ActionError::UnknownService(id.to_owned()));
+    };
+    let reason = reason
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty());
     if matches!(action, Action::Disable) && reason.is_none() {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "disabling a service needs a reason: {\"reason\": \"…\"}",
-        );
+        return Err(ActionError::ReasonRequired);
     }
-    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "the reason is longer than 500 characters",
-        );
+    if reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
+    {
+        return Err(ActionError::ReasonTooLong);
     }
-    let origin = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(a)| a.ip().to_string());
     let now = SystemTime::now();
     let previous = service.view().state;
-    if let Err(e) = persist(&state, &service, action, reason.as_deref(), now).await {
+    if let Err(e) = persist(state, &service, action, reason.as_deref(), &actor.name, now).await {
         tracing::error!(service = %id, error = %e, "cannot save the toggle");
-        return json_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the toggle could not be saved; nothing was changed",
-        );
+        return Err(ActionError::NotSaved);
     }
-    apply(&service, action, reason.clone(), now);
+    apply(&service, action, reason.clone(), &actor.name, now);
+    let view = service.view();
     let entry = AuditEntry {
         at: now,
-        actor: TOKEN_ACTOR.into(),
+        actor: actor.name.clone(),
         action: action.name().into(),
-        target: id.clone(),
+        target: id.to_owned(),
         reason,
-        origin,
-        detail: Some(serde_json::json!({ "from": previous, "to": service.view().state })),
+        origin: actor.origin.clone(),
+        detail: Some(serde_json::json!({ "from": previous, "to": view.state, "via": actor.via })),
     };
     if let Err(e) = state.store.append_audit(&entry).await {
         tracing::error!(service = %id, error = %e, "cannot write the audit log");
     }
-    tracing::info!(service = %id, action = action.name(), "operator action");
-    Json(service.view()).into_response()
+    tracing::info!(service = %id, action = action.name(), actor = %actor.name, via = actor.via, "operator action");
+    Ok(view)
 }
 
 /// Saves first, applies second: a toggle that was not saved would vanish at restart.
@@ -165,6 +259,7 @@ async fn persist(
     service: &Service,
     action: Action,
     reason: Option<&str>,
+    actor: &str,
     at: SystemTime,
 ) -> Result<(), tessera_store::StoreError> {
     let mode = match action {
@@ -179,23 +274,23 @@ async fn persist(
             service: service.id().to_owned(),
             mode,
             reason: reason.unwrap_or_default().to_owned(),
-            actor: TOKEN_ACTOR.into(),
+            actor: actor.to_owned(),
             at,
         })
         .await
 }
 
-fn apply(service: &Service, action: Action, reason: Option<String>, at: SystemTime) {
+fn apply(service: &Service, action: Action, reason: Option<String>, actor: &str, at: SystemTime) {
     let reason = reason.unwrap_or_default();
     match action {
         Action::Disable => service.set_toggle(Toggle::Disabled {
             reason,
-            actor: TOKEN_ACTOR.into(),
+            actor: actor.to_owned(),
             at,
         }),
         Action::ForceClosed => service.set_toggle(Toggle::ForcedClosed {
             reason,
-            actor: TOKEN_ACTOR.into(),
+            actor: actor.to_owned(),
             at,
         }),
         Action::Enable => service.set_toggle(Toggle::Enabled),

@@ -128,7 +128,7 @@ pub async fn submit(
     extensions: Extensions,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let anonymous = super::identity::anonymous(&state.settings());
+    let anonymous = super::identity::anonymous(state.settings());
     let expected = cookies::read(&headers, cookies::LOGIN_CSRF).unwrap_or_default();
     if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
         return super::csrf::rejected();

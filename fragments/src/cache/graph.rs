@@ -7,7 +7,7 @@
 //! leave the graph when they leave the cache, and a non-entry node leaves with its last
 //! edge, so the graph never outgrows the cache.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
@@ -172,8 +172,117 @@ impl Graph {
             .count()
     }
 
+    /// Per fragment, the object keys its cached entries depend on now (declared by
+    /// `<depends-on>` or sent by the backend). Looks only at the entries an object points
+    /// to directly and their fragment — a source entry's through its fragment node —
+    /// so the cost follows the objects' edges, not the whole graph.
+    pub fn objects_by_fragment(&self) -> BTreeMap<String, BTreeSet<String>> {
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (node, &i) in &self.index {
+            let Node::Object(object) = node else {
+                continue;
+            };
+            for entry in self.g.neighbors_directed(i, Direction::Outgoing) {
+                let Some(Node::Entry(v)) = self.g.node_weight(entry) else {
+                    continue;
+                };
+                let mut fragments: Vec<&str> = self
+                    .keys
+                    .get(v)
+                    .and_then(StageKey::fragment)
+                    .into_iter()
+                    .collect();
+                fragments.extend(
+                    self.g
+                        .neighbors_directed(entry, Direction::Incoming)
+                        .filter_map(|n| match self.g.node_weight(n) {
+                            Some(Node::Fragment(f)) => Some(&**f),
+                            _ => None,
+                        }),
+                );
+                for f in fragments {
+                    out.entry(f.to_owned())
+                        .or_default()
+                        .insert(object.to_string());
+                }
+            }
+        }
+        out
+    }
+
     /// The entry versions currently in the graph.
     pub fn versions(&self) -> impl Iterator<Item = u64> + '_ {
         self.keys.keys().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(path: &str) -> StageKey {
+        StageKey::Source {
+            service: "news".into(),
+            path: path.into(),
+            user: None,
+        }
+    }
+
+    #[test]
+    fn objects_are_attributed_to_the_fragments_whose_entries_depend_on_them() {
+        let mut g = Graph::default();
+        // A source of fragment `headlines` with two object keys, and its model.
+        assert!(g.add_entry(
+            1,
+            source("/h"),
+            &Deps {
+                objects: vec!["news".into(), "news:42".into()],
+                fragment: Some("headlines".into()),
+                ..Deps::default()
+            },
+        ));
+        assert!(g.add_entry(
+            2,
+            StageKey::Model {
+                fragment: "headlines".into(),
+                definition: 1,
+                source_version: 1,
+            },
+            &Deps {
+                entries: vec![1],
+                fragment: Some("headlines".into()),
+                ..Deps::default()
+            },
+        ));
+        // A fragment without a backend: its rendered entry depends on the object itself.
+        assert!(g.add_entry(
+            3,
+            StageKey::Rendered {
+                fragment: "banner".into(),
+                definition: 1,
+                source_version: 0,
+                template_version: 1,
+                channel: super::super::key::ChannelKey::Html,
+                params: 0,
+                children: 0,
+                profile: 0,
+                user: None,
+            },
+            &Deps {
+                objects: vec!["promo".into()],
+                fragment: Some("banner".into()),
+                ..Deps::default()
+            },
+        ));
+        // Keys learnt later (a backend's object-key header) count too.
+        g.add_objects(1, &["news:7".into()]);
+        let seen = g.objects_by_fragment();
+        let names = |f: &str| -> Vec<&str> { seen[f].iter().map(String::as_str).collect() };
+        assert_eq!(names("headlines"), ["news", "news:42", "news:7"]);
+        assert_eq!(names("banner"), ["promo"]);
+        assert_eq!(seen.len(), 2);
+        // Once the entries leave, so do their objects.
+        g.remove_entries(&[1, 3]);
+        assert!(g.objects_by_fragment().is_empty());
     }
 }

@@ -422,10 +422,28 @@ impl FragmentCache {
             .unwrap_or_default()
     }
 
+    /// Per fragment, the object keys its cached entries depend on now
+    /// ([`Graph::objects_by_fragment`]).
+    pub fn objects_by_fragment(&self) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+        self.process_removals();
+        self.graph
+            .lock()
+            .map(|g| g.objects_by_fragment())
+            .unwrap_or_default()
+    }
+
     /// Runs moka's pending maintenance (evictions, expiry) and the graph clean-up.
     pub fn maintain(&self) {
         self.entries.run_pending_tasks();
         self.process_removals();
+    }
+
+    /// The figures operators read — `/metrics`, the console, `/admin/api/cache` — one
+    /// accessor for all three so they cannot disagree. Moka counts entries and bytes
+    /// lazily: its pending maintenance runs first, so the figures are those of now.
+    pub fn settled_snapshot(&self) -> CacheSnapshot {
+        self.maintain();
+        self.snapshot()
     }
 
     pub fn snapshot(&self) -> CacheSnapshot {

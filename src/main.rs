@@ -220,17 +220,63 @@ async fn run(
         }
     };
     let static_dir = static_dir.is_dir().then_some(static_dir);
+    // `/admin` on a listener of its own when `[admin] listen` says so; `app` then leaves
+    // it out of the public one.
+    let admin_listener = match state.settings().admin.listen {
+        None => None,
+        Some(a) if a == addr => {
+            eprintln!("tessera: admin.listen ({a}) must differ from the public listen address");
+            cancel.cancel();
+            return ExitCode::FAILURE;
+        }
+        Some(a) => match tokio::net::TcpListener::bind(a).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("tessera: cannot listen on {a} (admin.listen): {e}");
+                cancel.cancel();
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    // One signal stops every listener.
+    let stop = CancellationToken::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            server::shutdown_signal().await;
+            stop.cancel();
+        }
+    });
+    let admin = admin_listener.map(|l| {
+        let at = l
+            .local_addr()
+            .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+        eprintln!("Operator console and admin API on http://{at}/admin (only there)");
+        tokio::spawn(server::serve_with_grace(
+            l,
+            tessera_channels::console::admin_app(state.clone(), static_dir.clone()),
+            stop.clone().cancelled_owned(),
+            grace,
+        ))
+    });
     eprintln!(
         "{name} is serving on http://{addr}/ (state in {})",
         state.store.kind()
     );
-    let served = server::serve_with_grace(
+    let mut served = server::serve_with_grace(
         listener,
         app(state, static_dir),
-        server::shutdown_signal(),
+        stop.clone().cancelled_owned(),
         grace,
     )
     .await;
+    stop.cancel();
+    if let Some(admin) = admin {
+        served = match admin.await {
+            Ok(result) => served.and(result),
+            Err(e) => served.and(Err(std::io::Error::other(e))),
+        };
+    }
     cancel.cancel();
     match served {
         Ok(()) => ExitCode::SUCCESS,
@@ -282,6 +328,10 @@ async fn demo(listen: SocketAddr) -> ExitCode {
         "Admin API: curl -H 'Authorization: Bearer {token}' http://{listen}/admin/api/services"
     );
     eprintln!("Demo users (login / password): alice / alice-demo-1 (retail), bruno / bruno-demo-1 (private banking), carla / carla-demo-1 (employee), olga / olga-demo-1 (operator)");
+    eprintln!(
+        "Operator console: http://{}/admin (sign in as olga)",
+        sources.settings.admin.listen.unwrap_or(listen)
+    );
     run(portal, listen, shipped("static"), true).await
 }
 

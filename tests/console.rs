@@ -3,11 +3,14 @@
 //! every action lands in the audit log, the cache page shows the figures `/metrics`
 //! exports and invalidates only after a preview, and `[admin] listen` moves `/admin` off
 //! the public listener. Real parts throughout: scripted HTTP backends on 127.0.0.1:0, a
-//! SQLite store, the whole router.
+//! SQLite store, the whole router; the last test runs the `tessera` binary.
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -969,4 +972,107 @@ async fn with_admin_listen_the_public_app_has_no_admin_and_the_admin_app_has_it_
         .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER);
     assert_eq!(node.service_state("quotes"), "disabled");
+}
+
+/// `tessera serve` with `[admin] listen`: the public listener answers `/admin` with 404,
+/// the admin listener serves the console.
+#[tokio::test]
+async fn tessera_serve_serves_admin_only_on_the_admin_listener() {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+    };
+    let (public, admin) = (free(), free());
+    let f = Fixture::new(&format!("listen = \"{admin}\"")).await;
+    let state = tempfile::tempdir().expect("tempdir");
+    let mut child = ChildGuard(
+        Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .arg("serve")
+            .arg("--config")
+            .arg(f.dir.config_dir())
+            .arg("--templates")
+            .arg(f.dir.templates_dir())
+            .arg("--listen")
+            .arg(public.to_string())
+            .env(
+                "TESSERA_DATABASE_URL",
+                format!("sqlite://{}", state.path().join("s.db").display()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tessera serve"),
+    );
+    let pipe = child.0.stderr.take().expect("stderr");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut log = Vec::new();
+    // The admin listener is announced before the public one's "is serving" line.
+    while !log.iter().any(|l: &String| l.contains("is serving on")) {
+        match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => log.push(line),
+            Err(e) => panic!("the node did not start ({e:?}):\n{}", log.join("\n")),
+        }
+    }
+    assert!(
+        log.iter().any(|l| l.contains(&format!(
+            "Operator console and admin API on http://{admin}/admin"
+        ))),
+        "{}",
+        log.join("\n")
+    );
+    let status_of = |addr: SocketAddr, path: &'static str| async move {
+        let answer = raw_get(addr, path).await;
+        let line = answer.lines().next().unwrap_or_default().to_owned();
+        (line, answer)
+    };
+    let (line, answer) = status_of(public, "/admin").await;
+    assert!(line.contains(" 404 "), "{answer}");
+    let (line, _) = status_of(public, "/admin/api/services").await;
+    assert!(line.contains(" 404 "), "{line}");
+    let (line, _) = status_of(public, "/healthz").await;
+    assert!(line.contains(" 200 "), "the public listener serves: {line}");
+    let (line, answer) = status_of(admin, "/admin").await;
+    assert!(line.contains(" 303 "), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("location: /login?next=/admin"),
+        "{answer}"
+    );
+    let (line, answer) = status_of(admin, "/login").await;
+    assert!(line.contains(" 200 "), "{answer}");
+}
+
+/// Kills the child if the test fails half-way.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `GET path` over a fresh connection; the whole answer as text.
+async fn raw_get(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/html\r\nConnection: close\r\n\r\n"
+    );
+    conn.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).await.expect("read");
+    String::from_utf8_lossy(&answer).into_owned()
 }

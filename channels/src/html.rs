@@ -147,12 +147,18 @@ async fn page_response(
             }
             Err(e) => {
                 let res = engine_error(state, &identity, &request, uri, e);
-                observe_page(state, page_id.as_deref(), res.status(), started, None);
+                observe_page(
+                    state,
+                    page_id.as_deref(),
+                    res.status(),
+                    started,
+                    Served::Nothing,
+                );
                 res
             }
         };
     }
-    let res = match engine.render_page(&request).await {
+    let res = match engine.serve_page(&request).await {
         Ok(out) if out.redirect.is_some() => {
             Redirect::to(out.redirect.as_deref().unwrap_or("/")).into_response()
         }
@@ -173,7 +179,7 @@ async fn page_response(
             let mut res = if not_modified && status == StatusCode::OK {
                 StatusCode::NOT_MODIFIED.into_response()
             } else {
-                html(status, out.html.to_string())
+                page_html(status, out.html.clone())
             };
             let h = res.headers_mut();
             if let Ok(v) = HeaderValue::from_str(&out.etag) {
@@ -185,23 +191,51 @@ async fn page_response(
             // The page differs by who asks.
             h.insert(header::VARY, HeaderValue::from_static("Cookie"));
             if portal.settings.observability.server_timing {
-                if let Some(v) = crate::timing::header(&out.slots, started.elapsed()) {
+                let timing = if out.fragments_produced {
+                    crate::timing::header(&out.slots, started.elapsed())
+                } else {
+                    whole_page_timing(started.elapsed())
+                };
+                if let Some(v) = timing {
                     h.insert(SERVER_TIMING, v);
                 }
             }
-            observe_page(
-                state,
-                page_id.as_deref(),
-                res.status(),
-                started,
-                Some(&out.slots),
-            );
+            let served = if out.fragments_produced {
+                Served::Slots(&out.slots)
+            } else {
+                Served::WholeFromCache
+            };
+            observe_page(state, page_id.as_deref(), res.status(), started, served);
             return res;
         }
         Err(e) => engine_error(state, &identity, &request, uri, e),
     };
-    observe_page(state, page_id.as_deref(), res.status(), started, None);
+    observe_page(
+        state,
+        page_id.as_deref(),
+        res.status(),
+        started,
+        Served::Nothing,
+    );
     res
+}
+
+/// A page served whole from the page cache has no fragment timings: nothing was
+/// produced. `page-cache;desc="hit", page;dur=<ms>`.
+fn whole_page_timing(elapsed: std::time::Duration) -> Option<HeaderValue> {
+    let ms = (elapsed.as_micros() as f64 / 100.0).round() / 10.0;
+    HeaderValue::from_str(&format!("page-cache;desc=\"hit\", page;dur={ms}")).ok()
+}
+
+/// What a buffered answer held, for its log line.
+#[derive(Clone, Copy)]
+enum Served<'a> {
+    /// A page assembled from these slots.
+    Slots(&'a [tessera_engine::Slot]),
+    /// A page served whole from the page cache: no fragment was produced.
+    WholeFromCache,
+    /// An error page, a redirect.
+    Nothing,
 }
 
 /// Records a buffered (or failed) page and writes its one log line. The request id and
@@ -211,16 +245,29 @@ fn observe_page(
     page: Option<&str>,
     status: StatusCode,
     started: Instant,
-    slots: Option<&[tessera_engine::Slot]>,
+    served: Served<'_>,
 ) {
     let elapsed = started.elapsed();
     if let Some(page) = page {
-        let metrics = state.engine().metrics().clone();
+        let engine = state.engine();
+        let metrics = engine.metrics();
         metrics.page(page, status.as_u16(), elapsed.as_secs_f64());
         metrics.page_ttfb(page, elapsed.as_secs_f64());
     }
-    let count = |f: fn(Status) -> bool| {
-        slots.map_or(0, |s| s.iter().filter(|s| f(s.result.status)).count())
+    if let Served::WholeFromCache = served {
+        tracing::info!(
+            page = page.unwrap_or("-"),
+            status = status.as_u16(),
+            duration_ms = elapsed.as_millis() as u64,
+            delivery = "buffered",
+            page_cache = "whole",
+            "page served"
+        );
+        return;
+    }
+    let count = |f: fn(Status) -> bool| match served {
+        Served::Slots(s) => s.iter().filter(|s| f(s.result.status)).count(),
+        _ => 0,
     };
     tracing::info!(
         page = page.unwrap_or("-"),
@@ -394,6 +441,29 @@ pub fn error_page(state: &AppState, request: &PortalRequest) -> Response {
 pub async fn fallback(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let identity = identify(&state, &headers).await;
     not_found_page(&state, &identity.request(None, Channel::Html, uri.path()))
+}
+
+/// Markup shared with the cache, as a response body without copying it.
+struct SharedMarkup(std::sync::Arc<str>);
+
+impl AsRef<[u8]> for SharedMarkup {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// A page's response: the markup the page cache holds, sent as it is (no copy), with
+/// the headers of [`html`] (the caller sets the caching headers).
+fn page_html(status: StatusCode, markup: std::sync::Arc<str>) -> Response {
+    let body = bytes::Bytes::from_owner(SharedMarkup(markup));
+    let mut res = (status, body).into_response();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 pub fn html(status: StatusCode, body: String) -> Response {

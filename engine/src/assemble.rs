@@ -8,12 +8,15 @@ use std::time::Duration;
 use futures::future::join_all;
 use minijinja::{context, Value};
 use tessera_descriptors::{PageDef, Portal};
-use tessera_fragments::cache::{Deps, KeyHasher, StageKey, StageValue};
+use tessera_fragments::cache::entry::PageValue;
+use tessera_fragments::cache::{Deps, KeyHasher, StageValue};
 use tessera_fragments::{result_value, FragmentResult, Fragments, RenderContext, Status};
 use tokio::time::{timeout_at, Instant};
 use tracing::Instrument;
 
 use crate::error::EngineError;
+use crate::page_cache::Instance;
+use crate::personalize::Planned;
 use crate::request::PortalRequest;
 
 /// One slot of an assembled page.
@@ -40,6 +43,10 @@ pub struct PageOutput {
     pub max_age: Duration,
     /// Whether the assembled page came from the page cache.
     pub page_cached: bool,
+    /// False when the page was served whole from the page cache
+    /// ([`crate::page_cache::whole`]): its fragments were not produced and `slots` is
+    /// empty.
+    pub fragments_produced: bool,
     /// The HTTP status the primary fragments decide (200 without primaries).
     pub status: u16,
     /// A primary fragment's backend redirected: the page redirects there.
@@ -79,7 +86,17 @@ pub async fn produce_slots(
     page: &PageDef,
     request: &PortalRequest,
 ) -> Vec<Slot> {
-    let portal = fragments.portal();
+    let planned = crate::personalize::plan(fragments.portal(), page, request);
+    produce_planned(fragments, page, request, planned).await
+}
+
+/// [`produce_slots`] for slots already planned.
+pub async fn produce_planned(
+    fragments: &Fragments,
+    page: &PageDef,
+    request: &PortalRequest,
+    planned: Vec<Planned<'_>>,
+) -> Vec<Slot> {
     let deadline = Instant::now() + page.timeout;
     let ctx = RenderContext {
         viewer: &request.viewer,
@@ -88,7 +105,6 @@ pub async fn produce_slots(
         trace: request.trace.as_ref(),
     };
     let ctx = &ctx;
-    let planned = crate::personalize::plan(portal, page, request);
     let work = planned.into_iter().map(|p| async move {
         let result = if !p.allowed {
             fragments.placeholder(
@@ -148,23 +164,18 @@ pub fn fragment_done(span: &tracing::Span, r: &FragmentResult) {
     span.in_scope(|| tracing::debug!(message = r.message.as_deref(), "fragment produced"));
 }
 
-/// The page stage: the assembled page, cached under the versions of its parts when every
-/// slot is cached (or deliberately empty); rendered otherwise.
+/// The page stage: the assembled page, cached under its instance (see
+/// [`crate::page_cache`]) when every slot is cached (or deliberately empty); rendered
+/// otherwise. A cached page whose parts are these slots' is used as it is.
 pub fn page_stage(
     fragments: &Fragments,
     page: &PageDef,
     slots: Vec<Slot>,
     request: &PortalRequest,
+    instance: &Instance,
 ) -> Result<PageOutput, EngineError> {
-    let renderer = fragments.renderer();
     let cache = fragments.cache();
-    let layout = renderer.for_channel(&page.layout, request.channel.key());
-    let reads = LayoutReads {
-        user: renderer.reads_user(&layout),
-        profile: renderer.reads_profile(&layout),
-        csrf: renderer.reads_csrf(&layout),
-    };
-    let per_user = reads.user || slots.iter().any(|s| s.result.per_user);
+    let per_user = instance.user.is_some() || slots.iter().any(|s| s.result.per_user);
     let max_age = slots
         .iter()
         .map(|s| s.result.max_age.unwrap_or_default())
@@ -178,29 +189,22 @@ pub fn page_stage(
             .bytes(s.result.status.as_str().as_bytes())
             .u64(s.result.version.unwrap_or(0));
     }
-    if reads.csrf {
-        // A layout with forms carries the session's token: one entry per session.
-        h.bytes(request.csrf.as_deref().unwrap_or_default().as_bytes());
-    }
-    let user_key: Option<Arc<str>> = reads.user.then(|| Arc::from(request.viewer.id.as_str()));
-    let key = StageKey::Page {
-        page: Arc::from(page.id.as_str()),
-        definition: page.fingerprint,
-        layout_version: renderer.version(&layout),
-        channel: request.channel.key(),
-        slots: h.finish(),
-        profile: if reads.profile {
-            request.profile.hash()
-        } else {
-            0
-        },
-        user: user_key.clone(),
-    };
-    let cacheable = slots.iter().all(|s| match s.result.status {
-        Status::Ok => s.result.version.is_some(),
-        Status::Forbidden | Status::Minimized => true,
-        _ => false,
-    });
+    let parts = h.finish();
+    let fresh_until_ms = slots
+        .iter()
+        .map(|s| s.result.fresh_until_ms)
+        .min()
+        .unwrap_or(u64::MAX);
+    // A per-user part in an instance not keyed by user would be one user's content under
+    // everybody's key. The instance's analysis rules that out; this keeps it so even if
+    // the two ever disagreed.
+    let keyed_right = instance.user.is_some() || !slots.iter().any(|s| s.result.per_user);
+    let cacheable = keyed_right
+        && slots.iter().all(|s| match s.result.status {
+            Status::Ok => s.result.version.is_some(),
+            Status::Forbidden | Status::Minimized => true,
+            _ => false,
+        });
     let (status, redirect) = primary_status(&slots);
     let output =
         |html: Arc<str>, version: Option<u64>, cached: bool, slots: Vec<Slot>| PageOutput {
@@ -220,27 +224,47 @@ pub fn page_stage(
             per_user,
             max_age,
             page_cached: cached,
+            fragments_produced: true,
         };
     if cacheable {
-        if let Some(hit) = cache.get(&key) {
-            if let Some(html) = hit.markup() {
-                return Ok(output(html.clone(), Some(hit.version), true, slots));
+        // Looked up once already by the fast path (when it was tried): not counted again.
+        if let Some(hit) = cache.peek(&instance.key) {
+            if let Some(p) = hit.page().filter(|p| p.parts == parts && !hit.is_stale()) {
+                p.renew(fresh_until_ms);
+                return Ok(output(p.html.clone(), Some(hit.version), true, slots));
             }
         }
     }
-    let html: Arc<str> =
-        Arc::from(render_layout(fragments, page, &layout, &slots, request, reads)?.as_str());
+    let html: Arc<str> = Arc::from(
+        render_layout(
+            fragments,
+            page,
+            &instance.layout,
+            &slots,
+            request,
+            instance.reads,
+        )?
+        .as_str(),
+    );
     if cacheable {
         let deps = Deps {
             entries: slots.iter().filter_map(|s| s.result.version).collect(),
             page: Some(Arc::from(page.id.as_str())),
-            user: user_key,
-            templates: vec![Arc::from(layout.as_ref())],
+            user: instance.user.clone(),
+            templates: vec![Arc::from(instance.layout.as_str())],
             ..Deps::default()
         };
+        let value = PageValue::new(
+            html.clone(),
+            parts,
+            fresh_until_ms,
+            status,
+            per_user,
+            max_age,
+        );
         let entry = cache.insert(
-            key,
-            StageValue::Markup(html.clone()),
+            instance.key.clone(),
+            StageValue::Page(Arc::new(value)),
             &deps,
             Duration::from_secs(3600),
         );

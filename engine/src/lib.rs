@@ -6,16 +6,19 @@
 //! Layout:
 //! - `request` — [`PortalRequest`] and [`Channel`], as the channels hand them over
 //! - `assemble` — producing a page's slots under its deadline, rendering its layout
+//! - `page_cache` — the page stage's key (the page instance) and pages served whole
 //! - `error` — [`EngineError`]: why there is no page
 //! - `metrics` — [`Metrics`]: fragment outcomes and page times, recorded as pages are served
 
 pub mod assemble;
 pub mod error;
 pub mod metrics;
+pub mod page_cache;
 pub mod personalize;
 pub mod request;
 pub mod stream;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use minijinja::context;
@@ -37,7 +40,14 @@ pub struct Engine {
     services: Arc<ServiceAccess>,
     /// Outlives portal versions like `services`: pass it on with [`Engine::with_metrics`].
     metrics: Arc<Metrics>,
+    /// This portal version's number, unique in the process: cached pages are keyed by it,
+    /// since any descriptor or template of a version may show on any of its pages (the
+    /// navigation lists every page), while the cache outlives versions.
+    generation: u64,
 }
+
+/// The next [`Engine::generation`].
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
 
 impl Engine {
     pub fn new(portal: Portal) -> Self {
@@ -60,6 +70,7 @@ impl Engine {
             fragments,
             services,
             metrics: Arc::default(),
+            generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -110,16 +121,45 @@ impl Engine {
         Ok(page.clone())
     }
 
-    /// Assembles a page. Fails only when the page does not exist or its layout fails;
-    /// a failing fragment never fails the page.
+    /// Assembles a page: every slot produced (from the fragments' cached stages where
+    /// possible), the layout rendered around them or the cached page reused. Fails only
+    /// when the page does not exist or its layout fails; a failing fragment never fails
+    /// the page.
     pub async fn render_page(&self, request: &PortalRequest) -> Result<PageOutput, EngineError> {
         let page = self.resolve_page(request)?;
-        let slots = assemble::produce_slots(&self.fragments, &page, request).await;
+        let planned = personalize::plan(&self.portal, &page, request);
+        let instance =
+            page_cache::instance(self.generation, &self.fragments, &page, &planned, request);
+        self.assemble(&page, planned, &instance, request).await
+    }
+
+    /// A page as a browser gets it: whole from the page cache when the cached page of
+    /// this request's instance is still current ([`page_cache::whole`]: one lookup, no
+    /// fragment produced, `slots` empty), else as [`Engine::render_page`] assembles it.
+    pub async fn serve_page(&self, request: &PortalRequest) -> Result<PageOutput, EngineError> {
+        let page = self.resolve_page(request)?;
+        let planned = personalize::plan(&self.portal, &page, request);
+        let instance =
+            page_cache::instance(self.generation, &self.fragments, &page, &planned, request);
+        if let Some(out) = page_cache::whole(&self.fragments, &page, &instance) {
+            return Ok(out);
+        }
+        self.assemble(&page, planned, &instance, request).await
+    }
+
+    async fn assemble(
+        &self,
+        page: &tessera_descriptors::PageDef,
+        planned: Vec<personalize::Planned<'_>>,
+        instance: &page_cache::Instance,
+        request: &PortalRequest,
+    ) -> Result<PageOutput, EngineError> {
+        let slots = assemble::produce_planned(&self.fragments, page, request, planned).await;
         for s in &slots {
             self.metrics.fragment(&s.result);
         }
         tracing::debug!(page = %page.id, slowest = ?assemble::total(&slots), "page assembled");
-        assemble::page_stage(&self.fragments, &page, slots, request)
+        assemble::page_stage(&self.fragments, page, slots, request, instance)
     }
 
     /// Renders a portal-level page (`errors/404.html`, `auth/login.html`, …) with

@@ -57,6 +57,23 @@ pub fn freshness(entry: &Entry, lifecycle: &LifecycleDef, now_ms: u64) -> Freshn
     }
 }
 
+/// Until when [`freshness`] says `Fresh` for this entry under this lifecycle, unless the
+/// entry changes (a revalidation moves it later, a soft invalidation ends it): in
+/// milliseconds on the cache's clock. 0 when it is not fresh by time at all
+/// (soft-invalidated, no ttl); `u64::MAX` for entries that are not sources (they do not
+/// age by a lifecycle of their own).
+pub fn fresh_until_ms(entry: &Entry, lifecycle: &LifecycleDef) -> u64 {
+    let Some(source) = entry.source() else {
+        return u64::MAX;
+    };
+    let ttl = ttl(lifecycle, source);
+    if entry.is_stale() || ttl.is_zero() {
+        return 0;
+    }
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    entry.validated_at_ms().saturating_add(ttl_ms)
+}
+
 /// Whether a fresh response is worth keeping at all, and for how long memory keeps it.
 pub fn retention(lifecycle: &LifecycleDef, source: &SourceData) -> Option<Duration> {
     if source.no_store && lifecycle.ttl.is_none() {
@@ -157,6 +174,45 @@ mod tests {
             Freshness::OnErrorOnly,
             "soft-invalidated: only on error"
         );
+    }
+
+    #[test]
+    fn fresh_until_is_where_fresh_ends() {
+        let e = Entry::new(
+            1,
+            StageValue::Source(source(Some(30))),
+            1_000,
+            Duration::from_secs(1),
+            0,
+        );
+        let l = lc(60, 30, 600);
+        let until = fresh_until_ms(&e, &l);
+        assert_eq!(until, 61_000);
+        assert_eq!(freshness(&e, &l, until - 1), Freshness::Fresh);
+        assert_ne!(freshness(&e, &l, until), Freshness::Fresh);
+        // Without a ttl of its own the backend's max-age decides, as for `freshness`.
+        let backend = LifecycleDef::default();
+        assert_eq!(fresh_until_ms(&e, &backend), 31_000);
+        assert_eq!(freshness(&e, &backend, 30_999), Freshness::Fresh);
+        assert_ne!(freshness(&e, &backend, 31_000), Freshness::Fresh);
+        let always = LifecycleDef {
+            validate_always: true,
+            ..lc(60, 0, 0)
+        };
+        assert_eq!(fresh_until_ms(&e, &always), 0);
+        // A revalidation moves it; a soft invalidation ends it.
+        e.revalidated(10_000);
+        assert_eq!(fresh_until_ms(&e, &l), 70_000);
+        e.mark_stale();
+        assert_eq!(fresh_until_ms(&e, &l), 0);
+        let markup = Entry::new(
+            2,
+            StageValue::Markup(Arc::from("<p>")),
+            0,
+            Duration::ZERO,
+            0,
+        );
+        assert_eq!(fresh_until_ms(&markup, &l), u64::MAX);
     }
 
     #[test]

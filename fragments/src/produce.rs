@@ -16,7 +16,7 @@ use futures::future::{join_all, BoxFuture};
 use futures::FutureExt;
 use minijinja::{context, Value};
 use tessera_descriptors::{
-    Fallback, Format, FragmentDef, OnInvalidate, ParamValue, Portal, SourceDef,
+    Fallback, Format, FragmentDef, LifecycleDef, OnInvalidate, ParamValue, Portal, SourceDef,
 };
 use tessera_service_access::{CallError, ServiceAccess};
 use tokio::time::Instant;
@@ -25,7 +25,7 @@ use crate::cache::{
     ChannelKey, Deps, Entry, FragmentCache, Impact, KeyHasher, Mode, StageKey, StageValue, Targets,
 };
 use crate::context::{Params, Profile, RenderContext, Viewer};
-use crate::lifecycle::{freshness, Freshness};
+use crate::lifecycle::{fresh_until_ms, freshness, Freshness};
 use crate::model::{read_body, select, Model};
 use crate::render::Renderer;
 use crate::result::{FragmentResult, Origin, Status};
@@ -98,6 +98,8 @@ struct SourceUse {
     /// Served stale because of this failure.
     stale: Option<Failure>,
     age: Duration,
+    /// Until when it is fresh for this fragment (see [`FragmentResult::fresh_until_ms`]).
+    fresh_until_ms: u64,
 }
 
 /// Content produced for a fragment.
@@ -109,6 +111,7 @@ struct Content {
     origin: Origin,
     age: Duration,
     stale: Option<Failure>,
+    fresh_until_ms: u64,
 }
 
 impl Fragments {
@@ -205,6 +208,7 @@ impl Fragments {
             let elapsed = started.elapsed();
             match outcome {
                 Ok(c) => {
+                    let reusable = c.stale.is_none();
                     let (status, message) = match c.stale {
                         Some(f) => (
                             Status::Stale,
@@ -231,6 +235,7 @@ impl Fragments {
                         origin: c.origin,
                         max_age: def.lifecycle.max_age,
                         redirect: None,
+                        fresh_until_ms: if reusable { c.fresh_until_ms } else { 0 },
                     }
                 }
                 Err(f) => {
@@ -266,6 +271,8 @@ impl Fragments {
             origin: Origin::Local,
             max_age: def.lifecycle.max_age,
             redirect: None,
+            // Nothing was produced: it stays what it is as long as the request's plan does.
+            fresh_until_ms: u64::MAX,
         }
     }
 
@@ -314,6 +321,7 @@ impl Fragments {
             origin: Origin::Fallback,
             max_age: def.lifecycle.max_age,
             redirect: None,
+            fresh_until_ms: 0,
         }
     }
 
@@ -381,6 +389,23 @@ impl Fragments {
             Some(ref s) => (s.origin, s.age, None),
             None => (Origin::Local, Duration::ZERO, None),
         };
+        // Fresh as long as its source and every child are; a fragment without a backend
+        // by its own ttl from when its markup was rendered.
+        let children_fresh_until = children
+            .iter()
+            .map(|c| c.fresh_until_ms)
+            .min()
+            .unwrap_or(u64::MAX);
+        let fresh_until = |rendered: &Entry| {
+            let own = match &source {
+                Some(s) => s.fresh_until_ms,
+                None => def.lifecycle.ttl.map_or(u64::MAX, |ttl| {
+                    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+                    rendered.validated_at_ms().saturating_add(ttl_ms)
+                }),
+            };
+            own.min(children_fresh_until)
+        };
         let mut content = Content {
             html: String::new(),
             model: None,
@@ -389,6 +414,7 @@ impl Fragments {
             origin,
             age,
             stale,
+            fresh_until_ms: 0,
         };
         if cacheable {
             if let Some(hit) = cache
@@ -397,6 +423,7 @@ impl Fragments {
             {
                 content.html = hit.markup().map(|m| m.to_string()).unwrap_or_default();
                 content.version = Some(hit.version);
+                content.fresh_until_ms = fresh_until(&hit);
                 // The data model is copied out only for the JSON channel: an HTML page
                 // served from the cache never touches it.
                 content.model = match &source {
@@ -492,6 +519,7 @@ impl Fragments {
                 keep,
             );
             content.version = Some(entry.version);
+            content.fresh_until_ms = fresh_until(&entry);
         }
         content.html = html;
         content.model = model
@@ -626,6 +654,7 @@ impl Fragments {
                 Freshness::Fresh => {
                     return Ok(SourceUse {
                         age: age_of(&e),
+                        fresh_until_ms: fresh_until_ms(&e, &def.lifecycle),
                         entry: e,
                         cached: true,
                         origin: Origin::Cache,
@@ -640,13 +669,14 @@ impl Fragments {
                         cached: true,
                         origin: Origin::Stale,
                         stale: None,
+                        fresh_until_ms: 0,
                     });
                 }
                 Freshness::OnErrorOnly => usable_on_error = Some(e.clone()),
                 Freshness::Expired => {}
             }
             match self.sources.fetch(plan(Some(e))).await {
-                Ok((entry, kind)) => return Ok(fetched(entry, kind)),
+                Ok((entry, kind)) => return Ok(fetched(entry, kind, &def.lifecycle)),
                 Err(err) => {
                     let failure = Failure::from_call(&src.service, &err);
                     return match usable_on_error {
@@ -656,6 +686,7 @@ impl Fragments {
                             cached: true,
                             origin: Origin::Stale,
                             stale: Some(failure),
+                            fresh_until_ms: 0,
                         }),
                         None => Err(failure),
                     };
@@ -663,7 +694,7 @@ impl Fragments {
             }
         }
         match self.sources.fetch(plan(None)).await {
-            Ok((entry, kind)) => Ok(fetched(entry, kind)),
+            Ok((entry, kind)) => Ok(fetched(entry, kind, &def.lifecycle)),
             Err(err) => Err(Failure::from_call(&src.service, &err)),
         }
     }
@@ -699,8 +730,12 @@ impl Fragments {
     }
 }
 
-fn fetched(entry: Arc<Entry>, kind: FetchKind) -> SourceUse {
+fn fetched(entry: Arc<Entry>, kind: FetchKind, lifecycle: &LifecycleDef) -> SourceUse {
     SourceUse {
+        fresh_until_ms: match kind {
+            FetchKind::Transient => 0,
+            FetchKind::Stored | FetchKind::Revalidated => fresh_until_ms(&entry, lifecycle),
+        },
         entry,
         cached: kind != FetchKind::Transient,
         origin: if kind == FetchKind::Revalidated {

@@ -72,6 +72,15 @@ pub struct FragmentResult {
     pub max_age: Option<Duration>,
     /// Where the backend redirected (a primary fragment's redirect becomes the page's).
     pub redirect: Option<String>,
+    /// Until when producing it again would give this same result unless something it
+    /// depends on is invalidated or replaced: the moment the first source behind it stops
+    /// being fresh by this fragment's lifecycle, in milliseconds on the cache's clock
+    /// (`FragmentCache::now_ms`). `u64::MAX`: not by time (placeholders, fragments
+    /// without a backend or ttl); 0: not reusable at all (not cached, stale, failed).
+    /// A page assembled from cached fragments is served whole until the earliest of its
+    /// slots'.
+    #[serde(skip)]
+    pub fresh_until_ms: u64,
 }
 
 /// Where a fragment's content came from, for timing headers and logs.

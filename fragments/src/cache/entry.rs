@@ -36,8 +36,62 @@ pub struct SourceData {
 pub enum StageValue {
     Source(SourceData),
     Model(Model),
-    /// Markup of a fragment or a page.
+    /// Markup of a fragment.
     Markup(Arc<str>),
+    /// An assembled page, with what a channel needs to answer with it whole.
+    Page(Arc<PageValue>),
+}
+
+/// An assembled page as the page stage keeps it: the markup, the versions of the parts it
+/// was built from, until when those parts stay fresh, and the page's own answer (status,
+/// browser caching). The page's key says which page instance it is (page, slots, user,
+/// portal version); this value says which content it holds.
+#[derive(Debug)]
+pub struct PageValue {
+    pub html: Arc<str>,
+    /// A hash of every slot's fragment, status and rendered entry version: the same parts
+    /// give the same page, so a page whose parts are still these needs no new layout.
+    pub parts: u64,
+    /// When the first of its parts stops being fresh by its fragment's lifecycle, in
+    /// milliseconds on the cache's clock ([`FragmentCache::now_ms`](super::FragmentCache::now_ms));
+    /// `u64::MAX`: never by time. Renewed when the parts were produced again and are
+    /// unchanged (a 304 renewed a source, say).
+    fresh_until_ms: AtomicU64,
+    /// The HTTP status the primary fragments decided (a forbidden primary: 403).
+    pub status: u16,
+    /// Some part was produced for this user only (`Cache-Control: private`).
+    pub per_user: bool,
+    /// The browser max-age the page allows.
+    pub max_age: Duration,
+}
+
+impl PageValue {
+    pub fn new(
+        html: Arc<str>,
+        parts: u64,
+        fresh_until_ms: u64,
+        status: u16,
+        per_user: bool,
+        max_age: Duration,
+    ) -> Self {
+        Self {
+            html,
+            parts,
+            fresh_until_ms: AtomicU64::new(fresh_until_ms),
+            status,
+            per_user,
+            max_age,
+        }
+    }
+
+    pub fn fresh_until_ms(&self) -> u64 {
+        self.fresh_until_ms.load(Ordering::Acquire)
+    }
+
+    /// Its parts were produced again and found unchanged, fresh until `until_ms`.
+    pub fn renew(&self, until_ms: u64) {
+        self.fresh_until_ms.store(until_ms, Ordering::Release);
+    }
 }
 
 impl StageValue {
@@ -53,6 +107,8 @@ impl StageValue {
             // Parsed data is a few times its text; twice the JSON text is a fair estimate.
             Self::Model(m) => 2 * m.to_json().to_string().len(),
             Self::Markup(m) => m.len(),
+            // The markup plus the value's own fields and its `Arc` allocation.
+            Self::Page(p) => p.html.len() + std::mem::size_of::<PageValue>() + 16,
         }
     }
 }
@@ -102,6 +158,13 @@ impl Entry {
     pub fn markup(&self) -> Option<&Arc<str>> {
         match &self.value {
             StageValue::Markup(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn page(&self) -> Option<&PageValue> {
+        match &self.value {
+            StageValue::Page(p) => Some(p),
             _ => None,
         }
     }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tessera_channels::registry::docs::Base;
 use tessera_channels::{app, runtime, server};
 use tessera_descriptors::settings::ObservabilitySettings;
 use tessera_descriptors::{build, Portal, Sources};
@@ -122,14 +123,22 @@ fn main() -> ExitCode {
             check(&folders)
         }
         Command::Serve { folders, listen } => {
-            match load(&Sources::read(&folders.config, &folders.templates())) {
+            let sources = Sources::read(&folders.config, &folders.templates());
+            match load(&sources) {
                 Ok(portal) => {
                     let telemetry = match init_telemetry(&portal.settings.observability, true) {
                         Ok(t) => t,
                         Err(code) => return code,
                     };
                     let addr = listen.unwrap_or(portal.settings.server.listen);
-                    let code = runtime.block_on(run(portal, addr, folders.static_dir(), false));
+                    let dirs = (folders.config.clone(), folders.templates());
+                    let code = runtime.block_on(run(
+                        sources,
+                        Some(dirs),
+                        addr,
+                        folders.static_dir(),
+                        false,
+                    ));
                     telemetry.shutdown();
                     code
                 }
@@ -179,16 +188,23 @@ fn load(sources: &Sources) -> Result<Portal, ExitCode> {
     })
 }
 
+/// Serves the set read from the folders (already validated) with the descriptors
+/// registered in the store laid over it; with `dirs` the folders are watched.
 async fn run(
-    portal: Portal,
+    sources: Sources,
+    dirs: Option<(PathBuf, PathBuf)>,
     addr: SocketAddr,
     static_dir: PathBuf,
     seed_demo_users: bool,
 ) -> ExitCode {
+    let settings_text = dirs
+        .as_ref()
+        .and_then(|(config, _)| std::fs::read_to_string(config.join("tessera.toml")).ok());
+    let portal_settings = sources.settings.clone();
     let url = std::env::var("TESSERA_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| portal.settings.store.url.clone());
+        .unwrap_or_else(|| portal_settings.store.url.clone());
     let store = match tessera_store::open(&url).await {
         Ok(s) => s,
         Err(e) => {
@@ -209,10 +225,11 @@ async fn run(
             return ExitCode::FAILURE;
         }
     };
-    let name = portal.settings.portal.name.clone();
-    let grace = portal.settings.server.shutdown_grace;
+    let name = portal_settings.portal.name.clone();
+    let grace = portal_settings.server.shutdown_grace;
     let cancel = CancellationToken::new();
-    let state = match runtime::start(portal, store, &cancel).await {
+    let base = Base::from_sources(sources, settings_text);
+    let state = match runtime::start_node(base, dirs, store, &cancel).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("tessera: {e}");
@@ -316,10 +333,9 @@ async fn demo(listen: SocketAddr) -> ExitCode {
         .or_else(|| sources.settings.admin.token.clone())
         .unwrap_or_else(demo_token);
     sources.settings.admin.token = Some(token.clone());
-    let portal = match load(&sources) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+    if let Err(code) = load(&sources) {
+        return code;
+    }
     eprintln!("Simulated backends (change latency or failure mode with POST <url>/_control):");
     for (service, url) in backends.overrides() {
         eprintln!("  {service:<10} {url}   e.g. curl -d mode=hang {url}/_control");
@@ -332,7 +348,8 @@ async fn demo(listen: SocketAddr) -> ExitCode {
         "Operator console: http://{}/admin (sign in as olga)",
         sources.settings.admin.listen.unwrap_or(listen)
     );
-    run(portal, listen, shipped("static"), true).await
+    let dirs = (shipped("config"), shipped("templates"));
+    run(sources, Some(dirs), listen, shipped("static"), true).await
 }
 
 /// A token nobody can guess from outside this process (std's hasher is randomly keyed).

@@ -1,6 +1,7 @@
 //! Wiring one portal node together: store, service access (with the toggles operators
 //! saved), health probes, engine.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tessera_descriptors::Portal;
@@ -20,21 +21,65 @@ pub enum StartError {
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::services::from_stored;
+use crate::registry::docs::Base;
 use crate::registry::Registry;
 use crate::AppState;
 
 /// Builds the node's state: applies the saved toggles before the first request and
 /// starts health probes (stopped by `cancel`).
+///
+/// The node serves `portal` as a fixed set: the admin API cannot change it (tests,
+/// benchmarks, embedding). [`start_node`] starts a node whose set can change.
 pub async fn start(
     portal: Portal,
     store: Arc<dyn Store>,
     cancel: &CancellationToken,
 ) -> Result<AppState, StoreError> {
-    let admin_token = std::env::var("TESSERA_ADMIN_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty())
-        .or_else(|| portal.settings.admin.token.clone());
     let services = Arc::new(ServiceAccess::new(&portal));
+    apply_toggles(&services, store.as_ref()).await?;
+    services.spawn_health_probes(cancel);
+    let fragments = FragmentState::new(portal.settings.cache.max_bytes);
+    let registry = Registry::fixed(Engine::with_state(portal, services, fragments));
+    Ok(finish(Arc::new(registry), store))
+}
+
+/// Starts a node over the folders as read (`base`) and the descriptors registered in the
+/// store (see [`Registry::start`]). With `dirs` (the config and templates folders) the
+/// folders are watched and edits applied while the node runs.
+pub async fn start_node(
+    base: Base,
+    dirs: Option<(PathBuf, PathBuf)>,
+    store: Arc<dyn Store>,
+    cancel: &CancellationToken,
+) -> Result<AppState, StartError> {
+    let mut services_of = None;
+    let registry = Registry::start(
+        base,
+        dirs.clone(),
+        store.clone(),
+        cancel.clone(),
+        |portal, fragments| {
+            let services = Arc::new(ServiceAccess::new(&portal));
+            services_of = Some(services.clone());
+            Engine::with_state(portal, services, fragments)
+        },
+    )
+    .await
+    .map_err(|e| StartError::Config(e.to_string()))?;
+    if let Some(services) = services_of {
+        apply_toggles(&services, store.as_ref()).await?;
+        services.spawn_health_probes(cancel);
+    }
+    let registry = Arc::new(registry);
+    if let Some((config_dir, templates_dir)) = dirs {
+        crate::registry::watch::spawn(registry.clone(), config_dir, templates_dir, cancel.clone())
+            .map_err(StartError::Config)?;
+    }
+    Ok(finish(registry, store))
+}
+
+/// Applies the toggles operators saved, before the first request.
+async fn apply_toggles(services: &ServiceAccess, store: &dyn Store) -> Result<(), StoreError> {
     for t in store.toggles().await? {
         match services.service(&t.service) {
             Some(s) => s.set_toggle(from_stored(&t)),
@@ -43,13 +88,17 @@ pub async fn start(
             }
         }
     }
-    services.spawn_health_probes(cancel);
-    let fragments = FragmentState::new(portal.settings.cache.max_bytes);
-    Ok(AppState {
-        registry: Arc::new(Registry::fixed(Engine::with_state(
-            portal, services, fragments,
-        ))),
+    Ok(())
+}
+
+fn finish(registry: Arc<Registry>, store: Arc<dyn Store>) -> AppState {
+    let admin_token = std::env::var("TESSERA_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .or_else(|| registry.settings().admin.token.clone());
+    AppState {
+        registry,
         store,
         admin_token,
-    })
+    }
 }

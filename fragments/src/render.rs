@@ -52,15 +52,13 @@ impl Renderer {
             }
         });
         env.set_fuel(Some(fuel));
-        let versions = templates
-            .iter()
-            .map(|(n, t)| (n.clone(), t.version))
-            .collect();
-        let reads_user = readers_of(&env, templates, "user");
-        let reads_profile = readers_of(&env, templates, "profile");
+        let refs = template_refs(templates);
+        let versions = transitive_versions(templates, &refs);
+        let reads_user = readers_of(&env, templates, &refs, "user");
+        let reads_profile = readers_of(&env, templates, &refs, "profile");
         // Forms carry the session's token: `csrf` itself, or the `customize` panel.
-        let mut reads_csrf = readers_of(&env, templates, "csrf");
-        reads_csrf.extend(readers_of(&env, templates, "customize"));
+        let mut reads_csrf = readers_of(&env, templates, &refs, "csrf");
+        reads_csrf.extend(readers_of(&env, templates, &refs, "customize"));
         Self {
             env,
             reads_user,
@@ -150,11 +148,63 @@ impl Renderer {
 
 /// The templates reading `var`: directly (minijinja's undeclared variables) or through
 /// any template they name (a quoted template name in their source, conservatively).
-fn readers_of(env: &Environment<'static>, templates: &Templates, var: &str) -> BTreeSet<String> {
+/// Which other templates each template names (includes, imports, extends — any string
+/// literal equal to a template name, the safe side).
+fn template_refs(templates: &Templates) -> BTreeMap<&str, Vec<&str>> {
     let names: Vec<&String> = templates.iter().map(|(n, _)| n).collect();
+    templates
+        .iter()
+        .map(|(name, t)| {
+            let named = names
+                .iter()
+                .filter(|other| {
+                    other.as_str() != name.as_str()
+                        && (t.source.contains(&format!("\"{other}\""))
+                            || t.source.contains(&format!("'{other}'")))
+                })
+                .map(|o| o.as_str())
+                .collect();
+            (name.as_str(), named)
+        })
+        .collect()
+}
+
+/// Each template's version: a hash of its own source's version and those of every
+/// template it pulls in, transitively — a changed macro file changes the version (and so
+/// the cache keys) of every template that imports it.
+fn transitive_versions(
+    templates: &Templates,
+    refs: &BTreeMap<&str, Vec<&str>>,
+) -> HashMap<String, u64> {
+    templates
+        .iter()
+        .map(|(name, _)| {
+            let mut seen = BTreeSet::from([name.as_str()]);
+            let mut todo = vec![name.as_str()];
+            while let Some(t) = todo.pop() {
+                for n in refs.get(t).into_iter().flatten() {
+                    if seen.insert(n) {
+                        todo.push(n);
+                    }
+                }
+            }
+            let version = seen.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, n| {
+                let v = templates.get(n).map_or(0, |t| t.version);
+                (h ^ v).wrapping_mul(0x0100_0000_01b3).rotate_left(17)
+            });
+            (name.clone(), version)
+        })
+        .collect()
+}
+
+fn readers_of(
+    env: &Environment<'static>,
+    templates: &Templates,
+    refs: &BTreeMap<&str, Vec<&str>>,
+    var: &str,
+) -> BTreeSet<String> {
     let mut direct = BTreeSet::new();
-    let mut refs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (name, t) in templates.iter() {
+    for (name, _) in templates.iter() {
         let reads = env
             .get_template(name)
             .map(|tpl| tpl.undeclared_variables(false).contains(var))
@@ -164,22 +214,12 @@ fn readers_of(env: &Environment<'static>, templates: &Templates, var: &str) -> B
         if reads {
             direct.insert(name.clone());
         }
-        let named = names
-            .iter()
-            .filter(|other| {
-                other.as_str() != name.as_str()
-                    && (t.source.contains(&format!("\"{other}\""))
-                        || t.source.contains(&format!("'{other}'")))
-            })
-            .map(|o| o.as_str())
-            .collect();
-        refs.insert(name.as_str(), named);
     }
     // Propagate: a template naming a user-reader reads the user.
     let mut readers = direct;
     loop {
         let before = readers.len();
-        for (name, named) in &refs {
+        for (name, named) in refs {
             if named.iter().any(|n| readers.contains(*n)) {
                 readers.insert((*name).to_owned());
             }

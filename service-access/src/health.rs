@@ -75,7 +75,7 @@ impl Service {
         verdict
     }
 
-    async fn probe_loop(service: Weak<Service>, cancel: CancellationToken) {
+    pub(crate) async fn probe_loop(service: Weak<Service>, cancel: CancellationToken) {
         loop {
             let every = match service.upgrade() {
                 Some(s) => match &s.def.health {

@@ -22,6 +22,7 @@
 pub mod breaker;
 pub mod client;
 pub mod error;
+mod evolve;
 pub mod health;
 pub mod limit;
 pub mod retry;

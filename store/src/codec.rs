@@ -203,49 +203,6 @@ pub(crate) fn decode_audit(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn millis_round_trip_and_truncate_towards_the_past() {
-        let t = UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789);
-        assert_eq!(to_millis(t).ok(), Some(1_700_000_000_123));
-        let before = UNIX_EPOCH - Duration::from_micros(1_500);
-        assert_eq!(to_millis(before).ok(), Some(-2));
-        for ms in [0, 1, -1, 1_700_000_000_123, -86_400_000] {
-            let t = from_millis(ms).ok();
-            assert_eq!(t.and_then(|t| to_millis(t).ok()), Some(ms));
-        }
-    }
-
-    #[test]
-    fn nul_characters_are_invalid() {
-        assert!(matches!(
-            check_text("x", "a\0b"),
-            Err(StoreError::Invalid(_))
-        ));
-        let v = serde_json::json!({"k": "a\u{0}b"});
-        assert!(matches!(
-            detail_to_text(Some(&v)),
-            Err(StoreError::Invalid(_))
-        ));
-        let key = serde_json::json!([{"a\u{0}": 1}]);
-        assert!(matches!(
-            detail_to_text(Some(&key)),
-            Err(StoreError::Invalid(_))
-        ));
-        let escaped = serde_json::json!({"k": "a\\u0000b is an escaped backslash"});
-        assert!(detail_to_text(Some(&escaped)).is_ok());
-    }
-
-    #[test]
-    fn unknown_mode_is_a_query_error() {
-        let r = decode_toggle(("s".into(), "maybe".into(), String::new(), String::new(), 0));
-        assert!(matches!(r, Err(StoreError::Query(m)) if m.contains("maybe")));
-    }
-}
-
 /// A descriptor version as bound to the `descriptor_versions` columns.
 pub(crate) struct DescriptorVersionRow<'a> {
     pub at_ms: i64,
@@ -299,4 +256,47 @@ pub(crate) fn decode_descriptor_version(
         reason,
         summary,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millis_round_trip_and_truncate_towards_the_past() {
+        let t = UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789);
+        assert_eq!(to_millis(t).ok(), Some(1_700_000_000_123));
+        let before = UNIX_EPOCH - Duration::from_micros(1_500);
+        assert_eq!(to_millis(before).ok(), Some(-2));
+        for ms in [0, 1, -1, 1_700_000_000_123, -86_400_000] {
+            let t = from_millis(ms).ok();
+            assert_eq!(t.and_then(|t| to_millis(t).ok()), Some(ms));
+        }
+    }
+
+    #[test]
+    fn nul_characters_are_invalid() {
+        assert!(matches!(
+            check_text("x", "a\0b"),
+            Err(StoreError::Invalid(_))
+        ));
+        let v = serde_json::json!({"k": "a\u{0}b"});
+        assert!(matches!(
+            detail_to_text(Some(&v)),
+            Err(StoreError::Invalid(_))
+        ));
+        let key = serde_json::json!([{"a\u{0}": 1}]);
+        assert!(matches!(
+            detail_to_text(Some(&key)),
+            Err(StoreError::Invalid(_))
+        ));
+        let escaped = serde_json::json!({"k": "a\\u0000b is an escaped backslash"});
+        assert!(detail_to_text(Some(&escaped)).is_ok());
+    }
+
+    #[test]
+    fn unknown_mode_is_a_query_error() {
+        let r = decode_toggle(("s".into(), "maybe".into(), String::new(), String::new(), 0));
+        assert!(matches!(r, Err(StoreError::Query(m)) if m.contains("maybe")));
+    }
 }

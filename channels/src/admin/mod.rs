@@ -2,6 +2,7 @@
 
 mod auth;
 pub mod cache;
+pub mod descriptors;
 pub mod services;
 
 use axum::http::StatusCode;
@@ -22,6 +23,23 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/invalidate", post(cache::invalidate))
         .route("/graph/{object}", get(cache::graph))
         .route("/cache", get(cache::cache))
+        .route("/descriptors", get(descriptors::list))
+        .route("/descriptors/validate", post(descriptors::validate))
+        .route("/descriptors/changes", post(descriptors::changes))
+        .route("/descriptors/versions", get(descriptors::versions))
+        .route("/descriptors/rollback", post(descriptors::rollback))
+        .route(
+            "/descriptors/{kind}/{id}",
+            get(descriptors::get_descriptor)
+                .put(descriptors::put_descriptor)
+                .delete(descriptors::delete_descriptor),
+        )
+        .route(
+            "/templates/{*name}",
+            get(descriptors::get_template)
+                .put(descriptors::put_template)
+                .delete(descriptors::delete_template),
+        )
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "no such admin endpoint") })
         .layer(middleware::from_fn_with_state(state, auth::require_admin))
 }

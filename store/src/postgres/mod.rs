@@ -25,8 +25,8 @@ use crate::{Store, StoreOptions};
 use bus::Bus;
 
 mod audit;
-mod descriptors;
 pub(crate) mod bus;
+mod descriptors;
 mod profile;
 mod sessions;
 mod throttle;

@@ -144,6 +144,8 @@ async fn migrations_stay_inside_the_schema() {
                 "_sqlx_migrations",
                 "audit_log",
                 "customizations",
+                "descriptor_overlay",
+                "descriptor_versions",
                 "login_failures",
                 "profile_values",
                 "sessions",

@@ -115,6 +115,23 @@ impl Node {
     }
 
     /// Creates a user with `roles` and a session for them, as signing in would.
+    /// A node whose descriptor set can change (folders + registered overlay).
+    async fn start_changeable(fixture: &Fixture) -> Node {
+        let store = tessera_store::open("sqlite::memory:").await.expect("store");
+        let cancel = CancellationToken::new();
+        let base = tessera_channels::registry::docs::Base::read(
+            &fixture.dir.config_dir(),
+            &fixture.dir.templates_dir(),
+        );
+        let state = runtime::start_node(base, None, store, &cancel)
+            .await
+            .expect("node starts");
+        Node {
+            state,
+            _cancel: cancel,
+        }
+    }
+
     async fn sign_in(&self, login: &str, roles: &[&str]) -> Session {
         let user = self
             .state
@@ -1075,4 +1092,121 @@ async fn raw_get(addr: SocketAddr, path: &str) -> String {
     let mut answer = Vec::new();
     conn.read_to_end(&mut answer).await.expect("read");
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn the_descriptors_page_lists_versions_and_rolls_back_after_a_preview() {
+    let f = Fixture::new("").await;
+    let node = Node::start_changeable(&f).await;
+    let olga = node.sign_in("olga", &["operator"]).await;
+    assert!(node.home().await.contains("<b>SMI 12000</b>"));
+    // A service team changes a template through the JSON API.
+    let req = Request::put("/admin/api/templates/fragments/v.html")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::from("<i>{{ model.v }}</i>"))
+        .expect("request");
+    let put = node.send(app(node.state.clone(), None), req).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    assert!(node.home().await.contains("<i>SMI 12000</i>"));
+
+    let page = node.get("/admin/descriptors", Some(&olga)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for needle in [
+        "id=\"version-1\"",
+        "id=\"version-2\"",
+        "running",
+        "put template fragments&#x2f;v.html",
+        "admin-token",
+    ] {
+        assert!(page.body.contains(needle), "{needle} in {}", page.body);
+    }
+
+    // No CSRF token, no reason, no such version: refused, nothing changes.
+    let a = node
+        .post(
+            "/admin/descriptors/preview",
+            Some(&olga),
+            &[("version", "1"), ("reason", "undo")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = node
+        .post(
+            "/admin/descriptors/preview",
+            Some(&olga),
+            &[("csrf", &olga.csrf), ("version", "1"), ("reason", " ")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    let a = node
+        .post(
+            "/admin/descriptors/rollback",
+            Some(&olga),
+            &[("csrf", &olga.csrf), ("version", "9"), ("reason", "undo")],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.body);
+
+    // The preview says what would change and changes nothing.
+    let preview = node
+        .post(
+            "/admin/descriptors/preview",
+            Some(&olga),
+            &[
+                ("csrf", &olga.csrf),
+                ("version", "1"),
+                ("reason", "the italics were a mistake"),
+            ],
+        )
+        .await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    assert!(
+        preview.body.contains("nothing has changed yet"),
+        "{}",
+        preview.body
+    );
+    assert!(
+        preview.body.contains("replaced template fragments&#x2f;v.html"),
+        "{}",
+        preview.body
+    );
+    assert!(node.home().await.contains("<i>SMI 12000</i>"));
+
+    // The confirmation rolls back, as operator olga, with her reason.
+    let done = node
+        .post(
+            "/admin/descriptors/rollback",
+            Some(&olga),
+            &[
+                ("csrf", &olga.csrf),
+                ("version", "1"),
+                ("reason", "the italics were a mistake"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(
+        done.body.contains("the set is now version 3"),
+        "{}",
+        done.body
+    );
+    assert!(node.home().await.contains("<b>SMI 12000</b>"));
+    let versions = node
+        .state
+        .registry
+        .versions(10, None)
+        .await
+        .expect("versions");
+    assert_eq!(
+        (versions[0].origin.as_str(), versions[0].actor.as_str()),
+        ("rollback", "olga")
+    );
+    assert_eq!(versions[0].reason, "the italics were a mistake");
+    let audit = node.audit().await;
+    assert!(
+        audit.iter().any(|e| e.action == "descriptors.rollback"
+            && e.actor == "olga"
+            && e.origin.as_deref() == Some("10.1.2.3")),
+        "{audit:?}"
+    );
 }

@@ -20,10 +20,12 @@
 //! - `registry` — `/admin/registry`: fragments and pages and what they depend on
 //! - `cache` — `/admin/cache`: cache figures, invalidation with its impact preview
 //! - `audit` — `/admin/audit`: the audit log, newest first, paged
+//! - `descriptors` — `/admin/descriptors`: the descriptor set, its versions, rollback
 //! - `listener` — [`admin_app`]: `/admin` on a listener of its own (`[admin] listen`)
 
 mod audit;
 mod cache;
+mod descriptors;
 mod listener;
 mod registry;
 mod services;
@@ -57,6 +59,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/admin/cache/preview", post(cache::preview))
         .route("/admin/cache/invalidate", post(cache::invalidate))
         .route("/admin/audit", get(audit::page))
+        .route("/admin/descriptors", get(descriptors::page))
+        .route("/admin/descriptors/preview", post(descriptors::preview))
+        .route("/admin/descriptors/rollback", post(descriptors::rollback))
         .route_layer(middleware::from_fn_with_state(state, require_operator))
 }
 
@@ -187,6 +192,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("registry.html", include_str!("templates/registry.html")),
         ("cache.html", include_str!("templates/cache.html")),
         ("audit.html", include_str!("templates/audit.html")),
+        ("descriptors.html", include_str!("templates/descriptors.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             // The templates ship with the binary; a test renders every one of them.

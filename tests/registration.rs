@@ -95,6 +95,13 @@ async fn admin(
     (status, value)
 }
 
+/// An admin call that must succeed; its JSON answer.
+async fn ok(state: &AppState, method: &str, path: &str, body: Option<&str>) -> Value {
+    let (status, value) = admin(state, method, path, body).await;
+    assert_eq!(status, StatusCode::OK, "{method} {path}: {value}");
+    value
+}
+
 async fn home(state: &AppState) -> String {
     let (status, body) = send(state, "GET", "/", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -103,31 +110,28 @@ async fn home(state: &AppState) -> String {
 
 /// Registers `rates` (template, fragment, then the page that shows it).
 async fn register_rates(state: &AppState) {
-    let (s, v) = admin(
+    ok(
         state,
         "PUT",
         "/admin/api/templates/fragments/rates.html",
         Some("<p>rates: {{ model.v }}</p>"),
     )
     .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    let (s, v) = admin(
+    let v = ok(
         state,
         "PUT",
         "/admin/api/descriptors/fragment/rates?reason=new%20fragment",
         Some(RATES),
     )
     .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["added"], json!(["fragment rates"]));
-    let (s, v) = admin(
+    let v = ok(
         state,
         "PUT",
         "/admin/api/descriptors/page/home",
         Some(HOME_NEWS_RATES),
     )
     .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["pages"]["home"]["gains"], json!(["rates"]), "{v}");
 }
 
@@ -161,23 +165,21 @@ async fn a_registered_fragment_appears_and_disappears_without_a_restart() {
     assert!(home(&state).await.contains("rates: 1.08"));
 
     // Take it off the page, then remove it.
-    let (s, v) = admin(
+    let v = ok(
         &state,
         "PUT",
         "/admin/api/descriptors/pages/home",
         Some(HOME_NEWS),
     )
     .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["pages"]["home"]["loses"], json!(["rates"]), "{v}");
-    let (s, v) = admin(
+    let v = ok(
         &state,
         "DELETE",
         "/admin/api/descriptors/fragment/rates",
         None,
     )
     .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["removed"], json!(["fragment rates"]));
     let page = home(&state).await;
     assert!(
@@ -335,14 +337,13 @@ async fn a_batch_is_one_version_and_a_dry_run_previews_it() {
         ]
     })
     .to_string();
-    let (s, v) = admin(
+    let v = ok(
         &state,
         "POST",
         "/admin/api/descriptors/validate",
         Some(&batch),
     )
     .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["applied"], json!(false));
     assert_eq!(v["pages"]["home"]["gains"], json!(["rates"]), "{v}");
     assert_eq!(v["pages"]["home"]["changes"], json!(["news"]), "{v}");
@@ -354,14 +355,13 @@ async fn a_batch_is_one_version_and_a_dry_run_previews_it() {
         "a dry run applies nothing"
     );
 
-    let (s, v) = admin(
+    let v = ok(
         &state,
         "POST",
         "/admin/api/descriptors/changes",
         Some(&batch),
     )
     .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["applied"], json!(true));
     let page = home(&state).await;
     assert!(
@@ -395,14 +395,13 @@ async fn rollback_restores_the_earlier_set_exactly() {
     assert_ne!(home(&state).await, start_page);
 
     let body = json!({"version": start["version"], "reason": "back to the start"}).to_string();
-    let (s, v) = admin(
+    let v = ok(
         &state,
         "POST",
         "/admin/api/descriptors/rollback",
         Some(&body),
     )
     .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["removed"].as_array().map(Vec::len), Some(2), "{v}");
     let (_, now) = admin(&state, "GET", "/admin/api/descriptors", None).await;
     assert_eq!(
@@ -500,14 +499,13 @@ async fn a_swap_never_mixes_versions_in_one_page() {
         {"op": "put", "kind": "template", "id": "fragments/rates.html", "body": "<p>rates v2 {{ model.v }}</p>"},
     ]})
     .to_string();
-    let (s, v) = admin(
+    ok(
         &state,
         "POST",
         "/admin/api/descriptors/changes",
         Some(&batch),
     )
     .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
     gate.open();
     let old = held.await.expect("request");
     assert!(old.contains("news v1") && old.contains("rates v1"), "{old}");
@@ -532,14 +530,13 @@ async fn a_swap_never_mixes_versions_in_one_page() {
             {"op": "put", "kind": "template", "id": "fragments/rates.html", "body": format!("<p>rates v{round} {{{{ model.v }}}}</p>")},
         ]})
         .to_string();
-        let (s, v) = admin(
+        ok(
             &state,
             "POST",
             "/admin/api/descriptors/changes",
             Some(&batch),
         )
         .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
         tokio::task::yield_now().await;
     }
     for task in load {

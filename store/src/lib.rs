@@ -30,6 +30,8 @@
 //!   [`AuditRecord`], [`NewUser`], [`User`], [`NewSession`], [`Session`],
 //!   [`Customization`], [`CustomSlot`].
 //! - `error.rs` — [`StoreError`] and [`redact_url`].
+//! - `descriptor_queries.rs` — the registered descriptors' queries (hot registration),
+//!   written once and instantiated by each backend's `descriptors.rs`.
 //! - `codec.rs` — value ⇄ column conversions and validation shared by both backends;
 //!   `codec/` holds those of users, sessions and profiles.
 //! - `sqlite/` — `mod.rs` (connection settings, migrations, the trait impl),
@@ -52,6 +54,7 @@ use std::time::{Duration, SystemTime};
 use futures::future::BoxFuture;
 
 mod codec;
+mod descriptor_queries;
 mod error;
 mod postgres;
 mod sqlite;

@@ -11,7 +11,9 @@
 //! - `admin` — the admin JSON API (`/admin/api/`): services, toggles
 //! - `console` — the operator console (`/admin`), server-rendered HTML; `/admin` on a
 //!   listener of its own (`[admin] listen`)
-//! - `runtime` — wiring a node: store, toggles, health probes, engine
+//! - `runtime` — wiring a node: store, toggles, health probes, engine, cluster
+//! - `cluster` — several nodes over one PostgreSQL: the bus (invalidations, toggles,
+//!   descriptor versions), resynchronization, the node's cluster status
 //! - `stream` — streamed bodies (chunk-flushed gzip)
 //! - `trace` — request ids and W3C trace context; the per-request span and status count
 //! - `metrics` — `/metrics` (Prometheus/OpenMetrics text)
@@ -21,6 +23,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod cluster;
 pub mod console;
 pub mod customize;
 pub mod demo_users;
@@ -55,6 +58,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The admin API's bearer token; `None` disables the admin API.
     pub admin_token: Option<String>,
+    /// This node among the others: what it publishes, its bus and its status.
+    pub cluster: Arc<cluster::Cluster>,
 }
 
 impl AppState {
@@ -65,6 +70,7 @@ impl AppState {
             registry: Arc::new(Registry::fixed(engine)),
             store,
             admin_token: None,
+            cluster: cluster::Cluster::single(),
         }
     }
 

@@ -1,5 +1,5 @@
 //! Wiring one portal node together: store, service access (with the toggles operators
-//! saved), health probes, engine.
+//! saved), health probes, engine, and its part in the cluster.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,12 +21,13 @@ pub enum StartError {
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::services::from_stored;
+use crate::cluster::{Cluster, ClusterOptions};
 use crate::registry::docs::Base;
 use crate::registry::Registry;
 use crate::AppState;
 
 /// Builds the node's state: applies the saved toggles before the first request and
-/// starts health probes (stopped by `cancel`).
+/// starts health probes and the node's part in the cluster (stopped by `cancel`).
 ///
 /// The node serves `portal` as a fixed set: the admin API cannot change it (tests,
 /// benchmarks, embedding). [`start_node`] starts a node whose set can change.
@@ -34,13 +35,13 @@ pub async fn start(
     portal: Portal,
     store: Arc<dyn Store>,
     cancel: &CancellationToken,
-) -> Result<AppState, StoreError> {
+) -> Result<AppState, StartError> {
     let services = Arc::new(ServiceAccess::new(&portal));
     apply_toggles(&services, store.as_ref()).await?;
     services.spawn_health_probes(cancel);
     let fragments = FragmentState::new(portal.settings.cache.max_bytes);
     let registry = Registry::fixed(Engine::with_state(portal, services, fragments));
-    Ok(finish(Arc::new(registry), store))
+    finish(Arc::new(registry), store, cancel)
 }
 
 /// Starts a node over the folders as read (`base`) and the descriptors registered in the
@@ -75,7 +76,7 @@ pub async fn start_node(
         crate::registry::watch::spawn(registry.clone(), config_dir, templates_dir, cancel.clone())
             .map_err(StartError::Config)?;
     }
-    Ok(finish(registry, store))
+    finish(registry, store, cancel)
 }
 
 /// Applies the toggles operators saved, before the first request.
@@ -91,14 +92,45 @@ async fn apply_toggles(services: &ServiceAccess, store: &dyn Store) -> Result<()
     Ok(())
 }
 
-fn finish(registry: Arc<Registry>, store: Arc<dyn Store>) -> AppState {
+/// The state around `registry`, with the node's cluster membership started: with a
+/// PostgreSQL store it listens on the bus (resynchronizing first) and announces what this
+/// node changes.
+fn finish(
+    registry: Arc<Registry>,
+    store: Arc<dyn Store>,
+    cancel: &CancellationToken,
+) -> Result<AppState, StartError> {
+    let settings = registry.settings();
+    let cluster = Cluster::new(store.as_ref(), cluster_options(&settings.cluster)?);
     let admin_token = std::env::var("TESSERA_ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.is_empty())
-        .or_else(|| registry.settings().admin.token.clone());
-    AppState {
+        .or_else(|| settings.admin.token.clone());
+    let state = AppState {
         registry,
         store,
         admin_token,
-    }
+        cluster: cluster.clone(),
+    };
+    cluster.start(state.clone(), cancel);
+    Ok(state)
+}
+
+/// `[cluster]`, with `TESSERA_NODE_ID` over its `node-id`.
+fn cluster_options(
+    settings: &tessera_descriptors::settings::ClusterSettings,
+) -> Result<ClusterOptions, StartError> {
+    let node_id = match std::env::var("TESSERA_NODE_ID") {
+        Ok(id) if !id.is_empty() => {
+            if let Some(problem) = tessera_descriptors::settings::check_node_id(&id) {
+                return Err(StartError::Config(format!("TESSERA_NODE_ID: {problem}")));
+            }
+            Some(id)
+        }
+        _ => settings.node_id.clone(),
+    };
+    Ok(ClusterOptions {
+        node_id,
+        heartbeat: settings.heartbeat,
+    })
 }

@@ -104,6 +104,9 @@ pub async fn run(
     }
     let engine = &state.engine();
     let affected = engine.invalidate(&req.targets, req.mode, req.dry_run);
+    if !req.dry_run {
+        state.cluster.publish_invalidation(&req.targets, req.mode);
+    }
     if affected.entries == 0 {
         tracing::info!(targets = ?req.targets, "invalidation matched no cached entry");
     }

@@ -236,6 +236,10 @@ pub async fn perform(
         return Err(ActionError::NotSaved);
     }
     apply(&service, action, reason.clone(), &actor.name, now);
+    if !matches!(action, Action::Reset) {
+        // Saved: the other nodes read it from the store. A breaker is this node's own.
+        state.cluster.publish_toggle(id);
+    }
     let view = service.view();
     let entry = AuditEntry {
         at: now,

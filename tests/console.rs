@@ -1166,7 +1166,9 @@ async fn the_descriptors_page_lists_versions_and_rolls_back_after_a_preview() {
         preview.body
     );
     assert!(
-        preview.body.contains("replaced template fragments&#x2f;v.html"),
+        preview
+            .body
+            .contains("replaced template fragments&#x2f;v.html"),
         "{}",
         preview.body
     );

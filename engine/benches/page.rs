@@ -224,7 +224,9 @@ fn bench_templates(c: &mut Criterion) {
                 model => Value::from_serialize(black_box(&model)),
                 fragment => context! { id => "frag1", title => "Fragment 1" },
             };
-            renderer.render("fragments/items.html", ctx).expect("render")
+            renderer
+                .render("fragments/items.html", ctx)
+                .expect("render")
         })
     });
     g.bench_function("layout", |b| {

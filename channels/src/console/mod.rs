@@ -192,7 +192,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("registry.html", include_str!("templates/registry.html")),
         ("cache.html", include_str!("templates/cache.html")),
         ("audit.html", include_str!("templates/audit.html")),
-        ("descriptors.html", include_str!("templates/descriptors.html")),
+        (
+            "descriptors.html",
+            include_str!("templates/descriptors.html"),
+        ),
     ] {
         if let Err(e) = env.add_template(name, source) {
             // The templates ship with the binary; a test renders every one of them.

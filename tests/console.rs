@@ -1212,3 +1212,39 @@ async fn the_descriptors_page_lists_versions_and_rolls_back_after_a_preview() {
         "{audit:?}"
     );
 }
+
+#[tokio::test]
+async fn every_console_page_says_which_node_it_is_and_whether_it_is_degraded() {
+    let f = Fixture::new("").await;
+    let node = Node::start(&f).await;
+    let olga = node.sign_in("olga", &["operator"]).await;
+    let page = node.get("/admin", Some(&olga)).await;
+    assert!(page.body.contains("id=\"node-status\""), "{}", page.body);
+    assert!(
+        page.body.contains("single node (SQLite store)"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("id=\"node-degraded\""), "{}", page.body);
+
+    // What the readiness probe records when the store stops answering.
+    let lost = tessera_store::StoreError::Unavailable("connection refused".into());
+    node.state.cluster.note_store(Err(&lost));
+    for path in ["/admin", "/admin/cache", "/admin/descriptors"] {
+        let page = node.get(path, Some(&olga)).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+        assert!(
+            page.body.contains("id=\"node-degraded\""),
+            "{path}: {}",
+            page.body
+        );
+        assert!(
+            page.body.contains("connection refused"),
+            "{path}: {}",
+            page.body
+        );
+    }
+    node.state.cluster.note_store(Ok(()));
+    let page = node.get("/admin", Some(&olga)).await;
+    assert!(!page.body.contains("id=\"node-degraded\""), "{}", page.body);
+}

@@ -215,8 +215,19 @@ pub fn render(
     status: StatusCode,
     extra: Value,
 ) -> Response {
+    // Every page says which node it is and whether that node is cut off (issue #8: a node
+    // that cannot reach the database serves from its cache and says so).
+    let cluster = state.cluster.status();
+    let node = context! {
+        id => &cluster.node,
+        bus => cluster.bus_line(),
+        store => cluster.store_line(),
+        degraded => cluster.degraded(),
+        resyncs => cluster.resyncs,
+    };
     let ctx = context! {
         portal => &state.settings().portal.name,
+        node,
         operator => operator.map(|o| context! { login => &o.login, name => &o.name }),
         csrf => operator.map(|o| o.csrf.as_str()).unwrap_or_default(),
         ..extra

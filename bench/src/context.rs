@@ -22,6 +22,8 @@ pub struct Options {
     pub rounds: u32,
     /// S4: requests per connection in each run of the time-to-first-byte client.
     pub stream_requests: u32,
+    /// Memory scenario: distinct users whose homepages are cached (issue #9: 100,000).
+    pub memory_users: usize,
 }
 
 impl Default for Options {
@@ -32,6 +34,7 @@ impl Default for Options {
             threads: 2,
             rounds: 3,
             stream_requests: 40,
+            memory_users: 100_000,
         }
     }
 }
@@ -136,6 +139,26 @@ pub struct StreamSummary {
     pub backend_calls_per_request: Option<f64>,
 }
 
+/// One arm of the memory scenario: a node process with one cache size, after every
+/// user's homepage was requested once.
+#[derive(Debug, Clone)]
+pub struct MemoryRun {
+    pub label: String,
+    pub users: usize,
+    /// Time to request every user's page once (the warm-up).
+    pub warm: Duration,
+    /// The cache's figures afterwards (`/admin/api/cache`).
+    pub cache: crate::probe::CacheStats,
+    /// The node process's memory after its first page, before the others.
+    pub at_start: crate::child::Memory,
+    /// ... and after every user's page.
+    pub after: crate::child::Memory,
+    /// Users of a sample, asked again afterwards, whose page came whole from the page
+    /// cache, and the sample's size.
+    pub sample_whole: usize,
+    pub sample: usize,
+}
+
 /// Everything an invocation has measured so far.
 #[derive(Debug, Default)]
 pub struct Context {
@@ -145,6 +168,8 @@ pub struct Context {
     pub summaries: Vec<Summary>,
     /// S4's delivery modes, measured by the time-to-first-byte client.
     pub streams: Vec<StreamSummary>,
+    /// The memory scenario's arms.
+    pub memory: Vec<MemoryRun>,
     pub checks: Vec<Check>,
     pub notes: Vec<String>,
 }

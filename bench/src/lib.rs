@@ -16,12 +16,15 @@
 //! - `portal` — the generated benchmark portal (eight fragments, ~3 KB each)
 //! - `page` — the portal brought up with its backends and a node
 //! - `node` — the servers under load: a Tessera node, the static baseline
+//! - `child` — a Tessera node in a process of its own (the memory scenario), its
+//!   resident memory
 //! - `probe` — the harness's own requests: a page, the admin API, breaker warm-up
 //! - `check` — checking a rendered page's slots
 //! - `report` — the Markdown tables
 //! - `machine` — what the run ran on
 
 pub mod check;
+pub mod child;
 pub mod context;
 pub mod machine;
 pub mod node;
@@ -35,7 +38,7 @@ pub mod wrk;
 
 use std::time::Duration;
 
-pub use context::{Check, Context, Measurement, Options, StreamSummary};
+pub use context::{Check, Context, Measurement, MemoryRun, Options, StreamSummary};
 pub use scenario::ScenarioId;
 
 /// Why a scenario could not be run (as opposed to a target not met, which is a result).

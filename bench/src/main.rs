@@ -16,7 +16,7 @@ use tessera_bench::{report, scenario, wrk, Context, Options, ScenarioId};
 struct Cli {
     /// Scenarios to run (default: all). Scenarios a target compares against are
     /// added. One of: all, static, healthy8, hung-breaker-open, cached8, s1-cached-home,
-    /// s2-cold-fanout, s3-hung, s4-streaming.
+    /// s2-cold-fanout, s3-hung, s4-streaming, memory-100k.
     scenarios: Vec<String>,
     /// Seconds per measured run.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
@@ -39,14 +39,37 @@ struct Cli {
     /// Where to write the Markdown report.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/results/latest.md"))]
     out: PathBuf,
+    /// memory-100k: distinct users whose homepages are cached.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    memory_users: u64,
     /// List the scenarios and exit.
     #[arg(long)]
     list: bool,
+    /// Internal (memory-100k): serve the portal folder given here as a node process.
+    #[arg(long, hide = true, requires = "store")]
+    serve_child: Option<PathBuf>,
+    /// Internal (memory-100k): the node process's store URL.
+    #[arg(long, hide = true)]
+    store: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .init();
+    }
+    if let (Some(portal), Some(store)) = (&cli.serve_child, &cli.store) {
+        return match tessera_bench::child::serve(portal, store).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("node process: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if cli.list {
         for s in ScenarioId::ALL {
             println!("{:<18} {}", s.name(), s.summary());
@@ -60,11 +83,6 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if std::env::var_os("RUST_LOG").is_some() {
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .init();
-    }
     if let Err(e) = wrk::ensure_installed().await {
         eprintln!("{e}");
         return ExitCode::FAILURE;
@@ -76,6 +94,7 @@ async fn main() -> ExitCode {
         threads: cli.threads,
         rounds: cli.rounds,
         stream_requests: cli.stream_requests,
+        memory_users: usize::try_from(cli.memory_users).unwrap_or(usize::MAX),
     });
     let mut failed = false;
     for id in &plan {

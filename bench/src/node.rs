@@ -46,8 +46,17 @@ impl Node {
     /// A Tessera node serving the portal in `dir` over `store` (prepared by the caller,
     /// e.g. with the users a scenario signs in as).
     pub async fn tessera_with(dir: &PortalDir, store: Arc<dyn Store>) -> Result<Node, BenchError> {
-        let portal = Portal::load(&dir.config_dir(), &dir.templates_dir())
-            .map_err(|d| BenchError::Portal(d.to_string()))?;
+        Self::tessera_at(&dir.config_dir(), &dir.templates_dir(), store).await
+    }
+
+    /// A Tessera node serving the portal in `config` and `templates` over `store`.
+    pub async fn tessera_at(
+        config: &std::path::Path,
+        templates: &std::path::Path,
+        store: Arc<dyn Store>,
+    ) -> Result<Node, BenchError> {
+        let portal =
+            Portal::load(config, templates).map_err(|d| BenchError::Portal(d.to_string()))?;
         let cancel = CancellationToken::new();
         let state = tessera_channels::runtime::start(portal, store, &cancel)
             .await

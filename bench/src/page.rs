@@ -60,41 +60,7 @@ impl BenchPage {
         spec: &PortalSpec,
         store: Arc<dyn Store>,
     ) -> Result<BenchPage, BenchError> {
-        let body = Bytes::from(portal::payload(FRAGMENT_BYTES));
-        let mut started = Vec::with_capacity(FRAGMENTS);
-        for (i, backend) in backends.iter().enumerate() {
-            let body = body.clone();
-            let router = Router::new().fallback(move || {
-                let body = body.clone();
-                async move {
-                    (
-                        [
-                            (CONTENT_TYPE, "application/json"),
-                            // Explicitly not cacheable: the uncached scenarios measure
-                            // assembly from the backends, whatever caching defaults
-                            // the portal grows. (The cached ones write a `ttl`, which
-                            // wins over `no-store`.)
-                            (CACHE_CONTROL, "no-store"),
-                        ],
-                        body,
-                    )
-                }
-            });
-            let behavior = match backend {
-                Backend::Answer(delay) => Behavior {
-                    latency: *delay,
-                    ..Behavior::default()
-                },
-                Backend::Hang => Behavior {
-                    mode: Mode::Hang,
-                    ..Behavior::default()
-                },
-            };
-            let server = SimServer::start_with(portal::service_id(i), router, behavior)
-                .await
-                .map_err(|e| BenchError::Setup(format!("backend on 127.0.0.1:0: {e}")))?;
-            started.push(server);
-        }
+        let started = start_backends(backends).await?;
         let urls: Vec<String> = started.iter().map(SimServer::url).collect();
         let dir = portal::write_with(&urls, spec);
         let node = Node::tessera_with(&dir, store).await?;
@@ -122,4 +88,45 @@ impl BenchPage {
             .get(i)
             .map(|b| format!("{}/items/{}", b.url(), i + 1))
     }
+}
+
+/// Starts one simulated backend per entry of `backends`, each answering the ~3 KB JSON
+/// body to any path (`/items/N`, `/items/N/userK`) as its entry says.
+pub async fn start_backends(backends: &[Backend]) -> Result<Vec<SimServer>, BenchError> {
+    let body = Bytes::from(portal::payload(FRAGMENT_BYTES));
+    let mut started = Vec::with_capacity(backends.len());
+    for (i, backend) in backends.iter().enumerate() {
+        let body = body.clone();
+        let router = Router::new().fallback(move || {
+            let body = body.clone();
+            async move {
+                (
+                    [
+                        (CONTENT_TYPE, "application/json"),
+                        // Explicitly not cacheable: the uncached scenarios measure
+                        // assembly from the backends, whatever caching defaults
+                        // the portal grows. (The cached ones write a `ttl`, which
+                        // wins over `no-store`.)
+                        (CACHE_CONTROL, "no-store"),
+                    ],
+                    body,
+                )
+            }
+        });
+        let behavior = match backend {
+            Backend::Answer(delay) => Behavior {
+                latency: *delay,
+                ..Behavior::default()
+            },
+            Backend::Hang => Behavior {
+                mode: Mode::Hang,
+                ..Behavior::default()
+            },
+        };
+        let server = SimServer::start_with(portal::service_id(i), router, behavior)
+            .await
+            .map_err(|e| BenchError::Setup(format!("backend on 127.0.0.1:0: {e}")))?;
+        started.push(server);
+    }
+    Ok(started)
 }

@@ -29,7 +29,8 @@ pub const SERVICE_TIMEOUT_MS: u64 = 200;
 
 /// Every service's breaker: opens once at least 5 of the last 10 calls failed (timeouts
 /// count), and stays open for an hour, i.e. for the whole run once it opened.
-const BREAKER: &str = r#"<breaker window="10" min-calls="5" failure-rate="50%" open-for="1h"/>"#;
+pub const BREAKER: &str =
+    r#"<breaker window="10" min-calls="5" failure-rate="50%" open-for="1h"/>"#;
 
 /// The layout: every slot with its id and status, so that a page can be checked.
 /// `</div>` never occurs inside a fragment's markup (see [`FRAGMENT_TEMPLATE`]), which
@@ -83,6 +84,14 @@ pub struct PortalSpec {
     /// `[auth.header] secret`: trust `X-Remote-User` on requests carrying this secret in
     /// `X-Tessera-Proxy-Secret` (single sign-on by a trusted proxy).
     pub sso_secret: Option<&'static str>,
+    /// `[cache] max-bytes` (`None`: the default, 256 MiB).
+    pub cache_max_bytes: Option<u64>,
+    /// Services as a steady portal has them: a 5 s timeout and the default breaker,
+    /// instead of [`SERVICE_TIMEOUT_MS`] and [`BREAKER`] (which open for an hour after a
+    /// few slow calls — right for the hung-backend scenarios, wrong for a long warm-up on
+    /// a busy machine, where a page slowed by something else would leave every later
+    /// page with fallbacks); and a page deadline of 10 s instead of 1 s.
+    pub steady_services: bool,
 }
 
 /// The lifecycle of `cached8` and S1: fresh for an hour, i.e. for the whole run once
@@ -103,6 +112,9 @@ pub fn write_with(backend_urls: &[String], spec: &PortalSpec) -> PortalDir {
     if let Some(secret) = spec.sso_secret {
         toml.push_str(&format!("\n[auth.header]\nsecret = \"{secret}\"\n"));
     }
+    if let Some(bytes) = spec.cache_max_bytes {
+        toml.push_str(&format!("\n[cache]\nmax-bytes = {bytes}\n"));
+    }
     dir.file("config/tessera.toml", &toml);
     dir.template("layouts/bench.html", LAYOUT);
     dir.template("fragments/items.html", FRAGMENT_TEMPLATE);
@@ -112,12 +124,14 @@ pub fn write_with(backend_urls: &[String], spec: &PortalSpec) -> PortalDir {
     let mut slots = String::new();
     for (i, url) in backend_urls.iter().enumerate() {
         let (service, fragment) = (service_id(i), fragment_id(i));
-        dir.file(
-            &format!("config/services/{service}.xml"),
-            &format!(
+        let service_xml = if spec.steady_services {
+            format!("<service id=\"{service}\" base-url=\"{url}\" timeout=\"5s\"/>\n")
+        } else {
+            format!(
                 "<service id=\"{service}\" base-url=\"{url}\" timeout=\"{SERVICE_TIMEOUT_MS}ms\">{BREAKER}</service>\n"
-            ),
-        );
+            )
+        };
+        dir.file(&format!("config/services/{service}.xml"), &service_xml);
         let user = if i < spec.per_user_fragments {
             "/{user.id}"
         } else {
@@ -133,10 +147,11 @@ pub fn write_with(backend_urls: &[String], spec: &PortalSpec) -> PortalDir {
         );
         slots.push_str(&format!("    <fragment ref=\"{fragment}\"/>\n"));
     }
+    let page_timeout = if spec.steady_services { "10s" } else { "1s" };
     dir.page_xml(
         "home",
         &format!(
-            "<page id=\"home\" title=\"Bench\" layout=\"layouts/bench.html\" timeout=\"1s\">\n  <region name=\"main\">\n{slots}  </region>\n</page>\n"
+            "<page id=\"home\" title=\"Bench\" layout=\"layouts/bench.html\" timeout=\"{page_timeout}\">\n  <region name=\"main\">\n{slots}  </region>\n</page>\n"
         ),
     );
     dir

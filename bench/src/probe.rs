@@ -53,9 +53,12 @@ pub struct Warmup {
 pub struct CacheStats {
     pub entries: u64,
     pub bytes: u64,
+    pub max_bytes: u64,
     pub hits: u64,
     pub misses: u64,
     pub inserts: u64,
+    /// Entries removed for size or expiry.
+    pub evictions: u64,
 }
 
 impl CacheStats {
@@ -65,9 +68,11 @@ impl CacheStats {
         CacheStats {
             entries: self.entries,
             bytes: self.bytes,
+            max_bytes: self.max_bytes,
             hits: self.hits.saturating_sub(before.hits),
             misses: self.misses.saturating_sub(before.misses),
             inserts: self.inserts.saturating_sub(before.inserts),
+            evictions: self.evictions.saturating_sub(before.evictions),
         }
     }
 
@@ -141,7 +146,15 @@ impl Probe {
 
     /// The fragment cache's figures from `GET /admin/api/cache`.
     pub async fn cache_stats(&self, node: &Node) -> Result<CacheStats, BenchError> {
-        let json = self.admin(node, self.client.get(node.cache_url())).await?;
+        let token = node
+            .admin_token()
+            .ok_or_else(|| BenchError::Setup("the node has no admin token".into()))?;
+        self.cache_stats_at(&node.cache_url(), token).await
+    }
+
+    /// `GET url` (a node's `/admin/api/cache`) with the admin `token`.
+    pub async fn cache_stats_at(&self, url: &str, token: &str) -> Result<CacheStats, BenchError> {
+        let json = self.admin_with(token, self.client.get(url)).await?;
         let field = |name: &str| {
             json.get(name)
                 .and_then(Value::as_u64)
@@ -153,6 +166,8 @@ impl Probe {
             hits: field("hits")?,
             misses: field("misses")?,
             inserts: field("inserts")?,
+            max_bytes: field("max_bytes")?,
+            evictions: field("evictions")?,
         })
     }
 
@@ -176,6 +191,14 @@ impl Probe {
         let token = node
             .admin_token()
             .ok_or_else(|| BenchError::Setup("the node has no admin token".into()))?;
+        self.admin_with(token, req).await
+    }
+
+    async fn admin_with(
+        &self,
+        token: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<Value, BenchError> {
         let res = req
             .bearer_auth(token)
             .send()

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use crate::child::mib;
 use crate::context::{ms, Context, Options};
 use crate::machine::Machine;
 use crate::ScenarioId;
@@ -35,6 +36,10 @@ pub fn markdown(ctx: &Context, machine: &Machine, ran: &[ScenarioId]) -> String 
     }
     if !ctx.streams.is_empty() {
         out.push_str(&streams_table(ctx));
+        out.push('\n');
+    }
+    if !ctx.memory.is_empty() {
+        out.push_str(&memory_table(ctx));
         out.push('\n');
     }
     out.push_str(&targets_table(ctx));
@@ -154,6 +159,34 @@ pub fn streams_table(ctx: &Context) -> String {
             s.backend_calls_per_request
                 .map_or_else(|| "—".to_owned(), |c| format!("{c:.2}")),
             each.join(", ")
+        );
+    }
+    out
+}
+
+/// The memory scenario: one row per cache size.
+pub fn memory_table(ctx: &Context) -> String {
+    let mut out = String::from(
+        "| arm | users | warm-up | max-bytes | entries | weighed | evictions | RSS at start | RSS after | peak RSS | peak − weighed | sample served whole |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for m in &ctx.memory {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} s | {} | {} | {} | {} | {} | {} | {} | {} | {}/{} |",
+            m.label,
+            m.users,
+            m.warm.as_secs_f64(),
+            mib(m.cache.max_bytes),
+            m.cache.entries,
+            mib(m.cache.bytes),
+            m.cache.evictions,
+            mib(m.at_start.rss),
+            mib(m.after.rss),
+            mib(m.after.peak),
+            mib(m.after.peak.saturating_sub(m.cache.bytes)),
+            m.sample_whole,
+            m.sample
         );
     }
     out

@@ -7,6 +7,10 @@
 //! - `lookup/hit`: `FragmentCache::get` of a present key in a cache of 100,000.
 //! - `key/rendered`: deriving a rendered stage key (parameter hash, key construction)
 //!   and hashing it the way a hash map does.
+//! - `fan_in/N`: inserting one more user's page, then invalidating it, when N users' pages
+//!   already depend on the same shared entries (a page node, a layout template, a shared
+//!   fragment's rendered entry) — what warming and evicting per-user pages costs. It
+//!   must not grow with N.
 //!
 //! Each big cache is built once per size; each iteration re-inserts the dependents in
 //! `iter_batched`'s setup (not timed) and times only the invalidation.
@@ -184,10 +188,72 @@ fn lookup_and_keys(c: &mut Criterion) {
     group.finish();
 }
 
+/// A per-user page key.
+fn page_key(user: usize) -> StageKey {
+    StageKey::Page {
+        page: Arc::from("home"),
+        definition: 1,
+        layout_version: 1,
+        channel: ChannelKey::Html,
+        slots: 1,
+        profile: 0,
+        user: Some(Arc::from(format!("user{user}").as_str())),
+    }
+}
+
+fn fan_in(c: &mut Criterion) {
+    let mut group = c.benchmark_group("fan_in");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(2));
+    let markup = StageValue::Markup(Arc::from("<html>page</html>"));
+    for n in [1_000, 100_000] {
+        let cache = FragmentCache::new(1 << 40);
+        let shared = cache.insert(
+            rendered_key("news", 1, &[]),
+            StageValue::Markup(Arc::from("<ul>shared</ul>")),
+            &Deps::default(),
+            KEEP,
+        );
+        let deps = Deps {
+            entries: vec![shared.version],
+            page: Some(Arc::from("home")),
+            templates: vec![Arc::from("layouts/home.html")],
+            ..Deps::default()
+        };
+        for u in 0..n {
+            cache.insert(page_key(u), markup.clone(), &deps, KEEP);
+        }
+        cache.maintain();
+        let extra = page_key(n);
+        let extra_deps = Deps {
+            user: Some(Arc::from("extra")),
+            ..deps.clone()
+        };
+        let extra_user = Targets {
+            users: vec!["extra".to_owned()],
+            ..Targets::default()
+        };
+        let pages = cache.dependents(&Node::Page(Arc::from("home"))).len();
+        assert_eq!(pages, n, "{n} pages hang off the shared nodes");
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                cache.insert(extra.clone(), markup.clone(), &extra_deps, KEEP);
+                // Out again (by its user), its edges to the shared nodes with it.
+                let (impact, _) = cache.invalidate(&extra_user, Mode::Hard, false, |_| false);
+                debug_assert_eq!(impact.entries, 1);
+                impact
+            });
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     invalidation_by_cache_size,
     invalidation_by_dependents,
-    lookup_and_keys
+    lookup_and_keys,
+    fan_in
 );
 criterion_main!(benches);

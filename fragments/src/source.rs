@@ -231,7 +231,9 @@ fn source_data(response: &BackendResponse, plan: &FetchPlan, keys: &ObjectKeyPol
         }
     }
     SourceData {
-        body: response.body.clone(),
+        // An exact copy: the response's buffer may be larger than its body (it grew
+        // while reading), and the cache must hold, and weigh, only what it keeps.
+        body: bytes::Bytes::copy_from_slice(&response.body),
         content_type: response.content_type().map(str::to_owned),
         etag: header(ETAG),
         last_modified: header(LAST_MODIFIED),

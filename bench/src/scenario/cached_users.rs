@@ -37,7 +37,7 @@ pub const PER_USER_FRAGMENTS: usize = 2;
 /// Connections (issue #9 S1).
 pub const CONNECTIONS: u32 = 64;
 /// The shared secret of the trusted single-sign-on proxy the harness plays.
-const SSO_SECRET: &str = "bench-sso-proxy-secret";
+pub(crate) const SSO_SECRET: &str = "bench-sso-proxy-secret";
 /// Headers of `[auth.header]` (the defaults).
 const USER_HEADER: &str = "X-Remote-User";
 const SECRET_HEADER: &str = "X-Tessera-Proxy-Secret";
@@ -51,11 +51,12 @@ pub(crate) const ONE_USER_ARM: &str = "s1-cached-home, 1 user";
 pub(super) async fn run(ctx: &mut Context, probe: &Probe) -> Result<(), BenchError> {
     let id = ScenarioId::S1CachedHome;
     let store = memory_store().await?;
-    create_users(&store).await?;
+    create_users(&store, USERS).await?;
     let spec = PortalSpec {
         lifecycle: Some(LONG_LIFECYCLE),
         per_user_fragments: PER_USER_FRAGMENTS,
         sso_secret: Some(SSO_SECRET),
+        ..PortalSpec::default()
     };
     let page = BenchPage::start_with(&[Backend::FAST; FRAGMENTS], &spec, store).await?;
     let url = page.node.url();
@@ -159,25 +160,28 @@ pub(super) async fn run(ctx: &mut Context, probe: &Probe) -> Result<(), BenchErr
 }
 
 /// `user1` … `user1000`.
-fn login(n: usize) -> String {
+pub(crate) fn login(n: usize) -> String {
     format!("user{n}")
 }
 
 /// The headers a trusted single-sign-on proxy sends for `login`.
-fn sso(login: &str) -> [(&'static str, String); 2] {
+pub(crate) fn sso(login: &str) -> [(&'static str, String); 2] {
     [
         (USER_HEADER, login.to_owned()),
         (SECRET_HEADER, SSO_SECRET.to_owned()),
     ]
 }
 
-/// Creates [`USERS`] users, all with one password hash (argon2 is slow on purpose; the
-/// harness never signs in with a password, so one hash serves all).
-async fn create_users(store: &std::sync::Arc<dyn Store>) -> Result<(), BenchError> {
+/// Creates `users` users (`user1` …), all with one password hash (argon2 is slow on
+/// purpose; the harness never signs in with a password, so one hash serves all).
+pub(crate) async fn create_users(
+    store: &std::sync::Arc<dyn Store>,
+    users: usize,
+) -> Result<(), BenchError> {
     let hash = tessera_channels::auth::password::hash("bench-password".into())
         .await
         .map_err(|e| BenchError::Setup(format!("password hash: {e}")))?;
-    for n in 1..=USERS {
+    for n in 1..=users {
         let user = NewUser {
             login: login(n),
             display_name: format!("Bench user {n}"),

@@ -1,6 +1,6 @@
 //! The scenarios, by their stable command-line names.
 //!
-//! Adding one (memory, as its issue lands): a variant in
+//! Adding one: a variant in
 //! [`ScenarioId`] with its name, summary and the scenarios it compares against, a
 //! file here with its `run`, and a line in [`run`].
 
@@ -11,6 +11,7 @@ mod healthy;
 mod hung_breaker;
 mod hung_fanout;
 mod interleave;
+mod memory;
 mod static_baseline;
 mod streaming;
 
@@ -33,11 +34,12 @@ pub enum ScenarioId {
     S2ColdFanout,
     S3Hung,
     S4Streaming,
+    Memory100k,
 }
 
 impl ScenarioId {
     /// Every scenario, in the order `all` runs them.
-    pub const ALL: [ScenarioId; 8] = [
+    pub const ALL: [ScenarioId; 9] = [
         ScenarioId::Static,
         ScenarioId::Healthy8,
         ScenarioId::HungBreakerOpen,
@@ -46,6 +48,7 @@ impl ScenarioId {
         ScenarioId::S2ColdFanout,
         ScenarioId::S3Hung,
         ScenarioId::S4Streaming,
+        ScenarioId::Memory100k,
     ];
 
     /// The name used on the command line and in the tables.
@@ -59,6 +62,7 @@ impl ScenarioId {
             ScenarioId::S2ColdFanout => "s2-cold-fanout",
             ScenarioId::S3Hung => "s3-hung",
             ScenarioId::S4Streaming => "s4-streaming",
+            ScenarioId::Memory100k => "memory-100k",
         }
     }
 
@@ -89,6 +93,9 @@ impl ScenarioId {
             ScenarioId::S4Streaming => {
                 "S2's backends, buffered vs in-order vs out-of-order: time to first and last byte (issues #6, #9 S4)"
             }
+            ScenarioId::Memory100k => {
+                "100,000 SSO users' homepages cached: the node process's resident memory vs its cache size (issue #9 Memory)"
+            }
         }
     }
 
@@ -103,7 +110,8 @@ impl ScenarioId {
             | ScenarioId::Cached8
             | ScenarioId::S1CachedHome
             | ScenarioId::S2ColdFanout
-            | ScenarioId::S4Streaming => &[],
+            | ScenarioId::S4Streaming
+            | ScenarioId::Memory100k => &[],
         }
     }
 }
@@ -141,6 +149,7 @@ pub async fn run(id: ScenarioId, ctx: &mut Context) -> Result<(), BenchError> {
         ScenarioId::S2ColdFanout => cold_fanout::run(ctx, &probe).await,
         ScenarioId::S3Hung => hung_fanout::run(ctx, &probe).await,
         ScenarioId::S4Streaming => streaming::run(ctx, &probe).await,
+        ScenarioId::Memory100k => memory::run(ctx, &probe).await,
     }
 }
 

@@ -95,21 +95,9 @@ impl PageValue {
 }
 
 impl StageValue {
+    /// The heap it holds, as the cache weighs it ([`super::weigh::value`]).
     pub fn weight(&self) -> usize {
-        match self {
-            Self::Source(s) => {
-                s.body.len()
-                    + s.content_type.as_ref().map_or(0, String::len)
-                    + s.etag.as_ref().map_or(0, String::len)
-                    + s.object_keys.iter().map(|k| k.len() + 16).sum::<usize>()
-                    + s.path.len()
-            }
-            // Parsed data is a few times its text; twice the JSON text is a fair estimate.
-            Self::Model(m) => 2 * m.to_json().to_string().len(),
-            Self::Markup(m) => m.len(),
-            // The markup plus the value's own fields and its `Arc` allocation.
-            Self::Page(p) => p.html.len() + std::mem::size_of::<PageValue>() + 16,
-        }
+        super::weigh::value(self)
     }
 }
 
@@ -136,8 +124,11 @@ impl Entry {
         retain_for: Duration,
         key_weight: usize,
     ) -> Self {
-        // 256 bytes of fixed overhead: the graph node, its edges and moka's bookkeeping.
-        let weight = (value.weight() + key_weight + 256).min(u32::MAX as usize) as u32;
+        // The value's heap, the key's, this entry's own allocation and the cache's and
+        // the graph's bookkeeping (see `weigh`).
+        let own = super::weigh::alloc(std::mem::size_of::<Entry>() + 16);
+        let weight = (value.weight() + key_weight + own + super::weigh::BOOKKEEPING)
+            .min(u32::MAX as usize) as u32;
         Self {
             version,
             value,

@@ -6,12 +6,17 @@
 //! it — time proportional to what is affected, not to the size of the cache. Entries
 //! leave the graph when they leave the cache, and a non-entry node leaves with its last
 //! edge, so the graph never outgrows the cache.
+//!
+//! Every node keeps its edges in two hash sets (what it depends on, what depends on it),
+//! so adding or removing one edge costs the same whatever the other end's degree. That
+//! matters because some nodes have very many: a page node, its layout's template node
+//! and every shared fragment's rendered entry point to every user's cached page (100,000
+//! of them in the memory benchmark). A graph that keeps edges in linked lists (petgraph's)
+//! walks such a list to find an edge, which made inserting and evicting pages quadratic
+//! in the number of users (ADR 0005).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-
-use petgraph::stable_graph::{NodeIndex, StableDiGraph};
-use petgraph::Direction;
 
 use super::key::StageKey;
 
@@ -39,22 +44,92 @@ pub struct Deps {
     pub templates: Vec<Arc<str>>,
 }
 
+/// A node's slot: the node and its edges in both directions.
+#[derive(Debug)]
+struct Slot {
+    node: Node,
+    /// What depends on it (edges out).
+    dependents: HashSet<Id>,
+    /// What it depends on (edges in).
+    depends_on: HashSet<Id>,
+}
+
+impl Slot {
+    fn is_isolated(&self) -> bool {
+        self.dependents.is_empty() && self.depends_on.is_empty()
+    }
+}
+
+/// A slot's index. Freed indices are reused, so the slots never outgrow the largest the
+/// graph has been.
+type Id = u32;
+
 #[derive(Debug, Default)]
 pub struct Graph {
-    g: StableDiGraph<Node, ()>,
-    index: HashMap<Node, NodeIndex>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<Id>,
+    index: HashMap<Node, Id>,
     /// The key each entry node is cached under.
     keys: HashMap<u64, StageKey>,
 }
 
 impl Graph {
-    fn node(&mut self, n: Node) -> NodeIndex {
+    fn slot(&self, i: Id) -> Option<&Slot> {
+        self.slots.get(i as usize).and_then(Option::as_ref)
+    }
+
+    fn slot_mut(&mut self, i: Id) -> Option<&mut Slot> {
+        self.slots.get_mut(i as usize).and_then(Option::as_mut)
+    }
+
+    fn node(&mut self, n: Node) -> Id {
         if let Some(i) = self.index.get(&n) {
             return *i;
         }
-        let i = self.g.add_node(n.clone());
+        let slot = Slot {
+            node: n.clone(),
+            dependents: HashSet::new(),
+            depends_on: HashSet::new(),
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                Id::try_from(self.slots.len() - 1).unwrap_or(Id::MAX)
+            }
+        };
         self.index.insert(n, i);
         i
+    }
+
+    fn edge(&mut self, from: Id, to: Id) {
+        if let Some(s) = self.slot_mut(from) {
+            s.dependents.insert(to);
+        }
+        if let Some(s) = self.slot_mut(to) {
+            s.depends_on.insert(from);
+        }
+    }
+
+    /// Takes a node out with its edges; returns it.
+    fn remove(&mut self, i: Id) -> Option<Node> {
+        let slot = self.slots.get_mut(i as usize)?.take()?;
+        for d in &slot.depends_on {
+            if let Some(s) = self.slot_mut(*d) {
+                s.dependents.remove(&i);
+            }
+        }
+        for d in &slot.dependents {
+            if let Some(s) = self.slot_mut(*d) {
+                s.depends_on.remove(&i);
+            }
+        }
+        self.index.remove(&slot.node);
+        self.free.push(i);
+        Some(slot.node)
     }
 
     /// Adds an entry with its dependencies. Returns false (and adds nothing) when one of
@@ -78,9 +153,7 @@ impl Graph {
         from.extend(deps.templates.iter().cloned().map(Node::Template));
         for n in from {
             let i = self.node(n);
-            if self.g.find_edge(i, me).is_none() {
-                self.g.add_edge(i, me, ());
-            }
+            self.edge(i, me);
         }
         true
     }
@@ -92,17 +165,15 @@ impl Graph {
         };
         for o in objects {
             let i = self.node(Node::Object(o.clone()));
-            if self.g.find_edge(i, me).is_none() {
-                self.g.add_edge(i, me, ());
-            }
+            self.edge(i, me);
         }
     }
 
     /// Every entry reachable from `starts` (entries among the starts included), with
     /// their keys. Breadth-first over the affected part of the graph only.
     pub fn reachable(&self, starts: &[Node]) -> Vec<(u64, StageKey)> {
-        let mut seen: HashSet<NodeIndex> = HashSet::new();
-        let mut queue: VecDeque<NodeIndex> = starts
+        let mut seen: HashSet<Id> = HashSet::new();
+        let mut queue: VecDeque<Id> = starts
             .iter()
             .filter_map(|n| self.index.get(n).copied())
             .collect();
@@ -111,12 +182,13 @@ impl Graph {
             if !seen.insert(i) {
                 continue;
             }
-            if let Some(Node::Entry(v)) = self.g.node_weight(i) {
+            let Some(slot) = self.slot(i) else { continue };
+            if let Node::Entry(v) = &slot.node {
                 if let Some(k) = self.keys.get(v) {
                     out.push((*v, k.clone()));
                 }
             }
-            queue.extend(self.g.neighbors_directed(i, Direction::Outgoing));
+            queue.extend(slot.dependents.iter().copied());
         }
         out
     }
@@ -127,23 +199,23 @@ impl Graph {
     pub fn remove_entries(&mut self, versions: &[u64]) -> Vec<(u64, StageKey)> {
         let starts: Vec<Node> = versions.iter().map(|v| Node::Entry(*v)).collect();
         let gone = self.reachable(&starts);
-        let mut orphans_maybe: HashSet<NodeIndex> = HashSet::new();
+        let mut orphans_maybe: HashSet<Id> = HashSet::new();
         for (v, _) in &gone {
-            let Some(i) = self.index.remove(&Node::Entry(*v)) else {
+            let Some(&i) = self.index.get(&Node::Entry(*v)) else {
                 continue;
             };
-            orphans_maybe.extend(self.g.neighbors_directed(i, Direction::Incoming));
-            self.g.remove_node(i);
+            if let Some(slot) = self.slot(i) {
+                orphans_maybe.extend(slot.depends_on.iter().copied());
+            }
+            self.remove(i);
             self.keys.remove(v);
         }
         for i in orphans_maybe {
-            let Some(n) = self.g.node_weight(i) else {
-                continue;
-            };
-            if !matches!(n, Node::Entry(_)) && self.g.neighbors_undirected(i).next().is_none() {
-                if let Some(n) = self.g.remove_node(i) {
-                    self.index.remove(&n);
-                }
+            let orphan = self
+                .slot(i)
+                .is_some_and(|s| !matches!(s.node, Node::Entry(_)) && s.is_isolated());
+            if orphan {
+                self.remove(i);
             }
         }
         gone
@@ -154,7 +226,7 @@ impl Graph {
     }
 
     pub fn node_count(&self) -> usize {
-        self.g.node_count()
+        self.index.len()
     }
 
     pub fn entry_count(&self) -> usize {
@@ -163,12 +235,10 @@ impl Graph {
 
     /// Nodes that are neither entries nor connected to one (should always be zero).
     pub fn dangling_count(&self) -> usize {
-        self.g
-            .node_indices()
-            .filter(|i| {
-                !matches!(self.g.node_weight(*i), Some(Node::Entry(_)))
-                    && self.g.neighbors_undirected(*i).next().is_none()
-            })
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|s| !matches!(s.node, Node::Entry(_)) && s.is_isolated())
             .count()
     }
 
@@ -182,8 +252,12 @@ impl Graph {
             let Node::Object(object) = node else {
                 continue;
             };
-            for entry in self.g.neighbors_directed(i, Direction::Outgoing) {
-                let Some(Node::Entry(v)) = self.g.node_weight(entry) else {
+            let Some(slot) = self.slot(i) else { continue };
+            for &entry in &slot.dependents {
+                let Some(entry_slot) = self.slot(entry) else {
+                    continue;
+                };
+                let Node::Entry(v) = &entry_slot.node else {
                     continue;
                 };
                 let mut fragments: Vec<&str> = self
@@ -192,14 +266,12 @@ impl Graph {
                     .and_then(StageKey::fragment)
                     .into_iter()
                     .collect();
-                fragments.extend(
-                    self.g
-                        .neighbors_directed(entry, Direction::Incoming)
-                        .filter_map(|n| match self.g.node_weight(n) {
-                            Some(Node::Fragment(f)) => Some(&**f),
-                            _ => None,
-                        }),
-                );
+                fragments.extend(entry_slot.depends_on.iter().filter_map(|n| {
+                    match self.slot(*n).map(|s| &s.node) {
+                        Some(Node::Fragment(f)) => Some(&**f),
+                        _ => None,
+                    }
+                }));
                 for f in fragments {
                     out.entry(f.to_owned())
                         .or_default()

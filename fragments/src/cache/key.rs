@@ -64,7 +64,10 @@ pub enum StageKey {
         definition: u64,
         layout_version: u64,
         channel: ChannelKey,
-        /// A hash of every slot's entry version and status.
+        /// A hash of the page instance: its planned slots (fragments, regions, parameters,
+        /// flags), the request's access tokens, the portal version, the session's CSRF
+        /// token where the layout reads it (`tessera_engine::page_cache::instance`). The
+        /// versions of the parts are in the value, not in the key.
         slots: u64,
         /// The profile's hash when the layout reads the profile, else 0.
         profile: u64,
@@ -105,20 +108,9 @@ impl StageKey {
         }
     }
 
-    /// Approximate bytes held by the key.
+    /// Bytes the key holds in the cache ([`super::weigh::key`]).
     pub fn weight(&self) -> usize {
-        let s = |a: &Arc<str>| a.len();
-        let o = |a: &Option<Arc<str>>| a.as_ref().map_or(0, |x| x.len());
-        64 + match self {
-            Self::Source {
-                service,
-                path,
-                user,
-            } => s(service) + s(path) + o(user),
-            Self::Model { fragment, .. } => s(fragment),
-            Self::Rendered { fragment, user, .. } => s(fragment) + o(user),
-            Self::Page { page, user, .. } => s(page) + o(user),
-        }
+        super::weigh::key(self)
     }
 }
 

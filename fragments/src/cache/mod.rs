@@ -8,12 +8,14 @@
 //!   take their dependents with them, so a derived entry never outlives what it was
 //!   derived from and the graph never outgrows the cache.
 //!
-//! Layout: `key` (stage keys), `entry` (values and their small mutable state), `graph`
+//! Layout: `key` (stage keys), `entry` (values and their small mutable state), `weigh`
+//! (what an entry costs in memory: the weigher behind `max-bytes`), `graph`
 //! (the ODG), this module (the cache and invalidation).
 
 pub mod entry;
 pub mod graph;
 pub mod key;
+pub mod weigh;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +27,7 @@ use moka::sync::Cache;
 use serde::Serialize;
 use tokio::time::Instant;
 
-pub use entry::{Entry, SourceData, StageValue};
+pub use entry::{Entry, PageValue, SourceData, StageValue};
 pub use graph::{Deps, Graph, Node};
 pub use key::{ChannelKey, KeyHasher, StageKey};
 

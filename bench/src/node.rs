@@ -185,6 +185,25 @@ impl Node {
     }
 }
 
+/// A SQLite file store, as `tessera serve` opens one by default (a pool of connections;
+/// an in-memory store has exactly one), in a new folder on `/dev/shm` where there is one
+/// (so that the disk is not what is measured). The folder lives as long as the returned
+/// guard.
+pub async fn file_store() -> Result<(Arc<dyn Store>, tempfile::TempDir), BenchError> {
+    let shm = std::path::Path::new("/dev/shm");
+    let folder = if shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    }
+    .map_err(|e| BenchError::Setup(format!("a folder for the store: {e}")))?;
+    let url = format!("sqlite://{}", folder.path().join("tessera.db").display());
+    let store = tessera_store::open(&url)
+        .await
+        .map_err(|e| BenchError::Setup(format!("store {url}: {e}")))?;
+    Ok((store, folder))
+}
+
 /// A new, empty in-memory SQLite store.
 pub async fn memory_store() -> Result<Arc<dyn Store>, BenchError> {
     tessera_store::open("sqlite::memory:")

@@ -28,7 +28,7 @@ use std::time::Instant;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::cached::checked;
-use super::cached_users::{create_users, login, sso, SSO_SECRET};
+use super::cached_users::{create_users, login, sso, warm_users, SSO_SECRET};
 use crate::child::{mib, ChildNode, Memory};
 use crate::context::{ms, MemoryRun};
 use crate::page::{start_backends, Backend};
@@ -41,10 +41,6 @@ const PER_USER_FRAGMENTS: usize = 2;
 
 /// Pages requested at once while warming.
 const WARM_CONCURRENCY: usize = 32;
-
-/// Passes over the users whose warm-up page came with a fallback (not cached): a backend
-/// call can time out when the machine is busy with something else.
-const RETRY_PASSES: usize = 3;
 
 /// Users asked again after warming (spread over the whole range).
 const SAMPLE: usize = 1_000;
@@ -125,36 +121,7 @@ async fn arm(
     let started = Instant::now();
     // Every page must be whole (200, every slot with content): a page with a fallback
     // is not cached, and the scenario is about cached pages.
-    let mut pending: Vec<usize> = (1..=users).collect();
-    let mut retried = 0;
-    for pass in 0..=RETRY_PASSES {
-        let failed: Vec<(usize, String)> = stream::iter(pending)
-            .map(|n| {
-                let page = fetch(n);
-                async move { Ok::<_, BenchError>((n, checked(&page.await?).err())) }
-            })
-            .buffer_unordered(WARM_CONCURRENCY)
-            .try_filter_map(|(n, problem)| async move { Ok(problem.map(|p| (n, p.to_string()))) })
-            .try_collect()
-            .await?;
-        if let Some((n, problem)) = failed.first() {
-            if pass == RETRY_PASSES {
-                return Err(BenchError::Page(format!(
-                    "{label}: {} pages still not whole after {RETRY_PASSES} more tries; user{n}'s: {problem}",
-                    failed.len()
-                )));
-            }
-            eprintln!(
-                "  {label}: {} pages not whole (user{n}'s: {problem}); asking again",
-                failed.len()
-            );
-            retried += failed.len();
-        }
-        pending = failed.into_iter().map(|(n, _)| n).collect();
-        if pending.is_empty() {
-            break;
-        }
-    }
+    let retried = warm_users(probe, &url, 1..=users, WARM_CONCURRENCY, label).await?;
     let warm = started.elapsed();
     if retried > 0 {
         ctx.note(format!(

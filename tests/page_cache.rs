@@ -336,6 +336,58 @@ async fn pages_with_per_user_parts_are_keyed_by_user_and_invalidated_per_user() 
     assert_eq!(backend.calls_to("/acct/bob"), 1);
 }
 
+/// The first burst of a cold cache: many users' first pages at once, all missing the
+/// same shared fragment. Each request renders the shared fragment itself; the first entry
+/// stored must stay, or every page built on it meanwhile would go when a later copy
+/// replaced it — and those users' next requests would assemble their pages again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_burst_of_users_leaves_every_users_page_cached() {
+    let backend = Scripted::start().await;
+    let gate = Gate::new();
+    backend.respond(Reply::json(r#"{"v": "shared"}"#).gate(gate.clone()));
+    let dir = quotes_portal(&backend, r#"<lifecycle ttl="1h"/>"#);
+    dir.fragment_xml(
+        "hello",
+        r#"<fragment id="hello"><template>fragments/hello.html</template></fragment>"#,
+    );
+    dir.template("fragments/hello.html", "Hello {{ user.name }}");
+    dir.page_xml(
+        "home",
+        r#"<page id="home" layout="layouts/base.html"><region name="main"><fragment ref="quotes"/><fragment ref="hello"/></region></page>"#,
+    );
+    let engine = Arc::new(Engine::new(portal(&dir)));
+    let users: Vec<PortalRequest> = (0..24)
+        .map(|n| signed_in(&format!("user{n}"), &["public"]))
+        .collect();
+    let mut burst = tokio::task::JoinSet::new();
+    for request in users.clone() {
+        let engine = engine.clone();
+        burst.spawn(async move { engine.serve_page(&request).await.expect("page") });
+    }
+    // Every request waits on the one coalesced fetch, then all go on at once.
+    let inflight = engine.fragments().inflight().clone();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while inflight.waiters() < users.len() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the whole burst waits on the one fetch");
+    gate.open();
+    while let Some(out) = burst.join_next().await {
+        assert!(out.expect("task").html.contains("<b>shared</b>"));
+    }
+    assert_eq!(backend.calls(), 1);
+    for request in &users {
+        let out = serve(&engine, request).await;
+        assert!(
+            whole(&out),
+            "{}'s page was cached by the burst",
+            request.viewer.id
+        );
+    }
+}
+
 #[tokio::test]
 async fn access_tokens_and_the_profile_are_part_of_the_page_instance() {
     let backend = Scripted::start().await;

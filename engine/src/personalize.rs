@@ -32,7 +32,10 @@ pub fn plan<'a>(
             .map(|s| s.params.clone())
             .unwrap_or_default()
     };
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(match request.layout.as_ref() {
+        Some(layout) if page.customizable => layout.slots.len(),
+        _ => page.slots().count(),
+    });
     match request.layout.as_ref().filter(|_| page.customizable) {
         Some(layout) => {
             for s in &layout.slots {

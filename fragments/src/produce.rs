@@ -512,12 +512,16 @@ impl Fragments {
             let keep = source.as_ref().map_or(Duration::from_secs(24 * 3600), |s| {
                 s.entry.retain_for.max(Duration::from_secs(1))
             });
-            let entry = cache.insert(
-                rendered_key,
-                StageValue::Markup(Arc::from(html.as_str())),
-                &deps,
-                keep,
-            );
+            let value = StageValue::Markup(Arc::from(html.as_str()));
+            // With a backend, the key (source version, template, parameters, viewer)
+            // fixes the markup: a concurrent request's equal entry is kept. Without one,
+            // an entry under the key may be one that aged past the fragment's ttl, which
+            // this render replaces.
+            let entry = if source.is_some() {
+                cache.insert_or_keep(rendered_key, value, &deps, keep)
+            } else {
+                cache.insert(rendered_key, value, &deps, keep)
+            };
             content.version = Some(entry.version);
             content.fresh_until_ms = fresh_until(&entry);
         }
@@ -589,7 +593,7 @@ impl Fragments {
                 fragment: Some(Arc::from(def.id.as_str())),
                 ..Deps::default()
             };
-            cache.insert(
+            cache.insert_or_keep(
                 key,
                 StageValue::Model(model.clone()),
                 &deps,

@@ -263,6 +263,47 @@ impl FragmentCache {
         entry
     }
 
+    /// Like [`FragmentCache::insert`], except that an entry already cached under `key`
+    /// wins and is returned. For stages whose key fixes their content (a model of one
+    /// source version; a rendered fragment of one source version, template, parameters
+    /// and viewer): a concurrent request that missed the same key produced the same value,
+    /// and replacing its entry would take everything built on it meanwhile — other
+    /// users' pages assembled in the same burst — with it.
+    ///
+    /// The look and the store happen under the graph lock, so two requests storing the
+    /// same key cannot both find it absent. (moka is called under that lock; its eviction
+    /// listener only queues versions, see [`FragmentCache::process_removals`].)
+    pub fn insert_or_keep(
+        &self,
+        key: StageKey,
+        value: StageValue,
+        deps: &Deps,
+        retain_for: Duration,
+    ) -> Arc<Entry> {
+        let Ok(mut graph) = self.graph.lock() else {
+            return self.insert(key, value, deps, retain_for);
+        };
+        if let Some(existing) = self.entries.get(&key) {
+            return existing;
+        }
+        let version = self.next_version.fetch_add(1, Ordering::Relaxed);
+        let entry = Arc::new(Entry::new(
+            version,
+            value,
+            self.now_ms(),
+            retain_for,
+            key.weight(),
+        ));
+        // Under the lock no invalidation can come between the graph and the cache.
+        if graph.add_entry(version, key.clone(), deps) {
+            self.entries.insert(key, entry.clone());
+            self.stats.inserts.fetch_add(1, Ordering::Relaxed);
+        }
+        drop(graph);
+        self.process_removals();
+        entry
+    }
+
     /// An entry that is not stored (a response not worth keeping): it gets a version
     /// like any other, so a page built from it is told apart, but no graph node.
     pub fn transient(&self, value: StageValue) -> Arc<Entry> {

@@ -44,7 +44,7 @@ pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     // ThreadRng is a CSPRNG seeded from the operating system (rand 0.9).
     rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::trace::hex(&bytes)
 }
 
 /// Compares without an early exit, so timing does not reveal a partial match.

@@ -328,10 +328,15 @@ pub fn actor(ext: &Extensions, reason: Option<String>) -> Actor {
         .get::<Caller>()
         .cloned()
         .unwrap_or_else(|| Caller::token(ext));
+    changed_by(&caller, reason.as_deref().unwrap_or_default())
+}
+
+/// Who changes the descriptor set: the admin caller (API or console) with a reason.
+pub fn changed_by(caller: &Caller, reason: &str) -> Actor {
     Actor {
-        name: caller.name,
-        address: caller.origin,
-        reason: reason.unwrap_or_default().trim().to_owned(),
+        name: caller.name.clone(),
+        address: caller.origin.clone(),
+        reason: reason.trim().to_owned(),
     }
 }
 

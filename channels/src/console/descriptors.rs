@@ -11,7 +11,7 @@ use minijinja::{context, Value};
 use serde::Deserialize;
 
 use super::{render, when, Operator};
-use crate::registry::{Actor, Refusal};
+use crate::registry::Refusal;
 use crate::AppState;
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,11 +77,7 @@ async fn step(
         )
         .await;
     }
-    let actor = Actor {
-        name: operator.actor.name.clone(),
-        address: operator.actor.origin.clone(),
-        reason: reason.to_owned(),
-    };
+    let actor = crate::admin::descriptors::changed_by(&operator.actor, reason);
     match state.registry.rollback(version, &actor, dry_run).await {
         Ok(outcome) => {
             let result = context! {

@@ -785,3 +785,89 @@ async fn a_sqlite_node_is_alone_and_says_so() {
     assert_eq!(ready["ready"], true);
     cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_changed_on_one_node_counts_on_the_others_next_request() {
+    let db = TestDatabase::create().await;
+    let backend = Scripted::start().await;
+    for symbol in ["SMI", "DAX", "NESN"] {
+        backend.route(
+            &format!("/q/{symbol}"),
+            Reply::json(format!(r#"{{"v": "{symbol}"}}"#)),
+        );
+    }
+    // Users signed in by a proxy's header; what a node reads of them it keeps for an
+    // hour, so only a message can make it read again within this test.
+    let dir = portal_with(
+        &backend,
+        "",
+        "[auth]\nidentity-cache-ttl = \"1h\"\n[auth.header]\nsecret = \"cluster-proxy-secret\"\n",
+    );
+    dir.fragment_xml(
+        "quotes",
+        r#"<fragment id="quotes" service="quotes" path="/q/{param.symbols}"><param name="symbols" type="list" default="SMI" choices="SMI,DAX,NESN"/><template>fragments/q.html</template><fallback>no quotes</fallback></fragment>"#,
+    );
+    let (a, b) = (Node::start(&dir, &db).await, Node::start(&dir, &db).await);
+    let alice = a
+        .state
+        .store
+        .create_user(&tessera_store::NewUser {
+            login: "alice".into(),
+            display_name: "Alice".into(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+                .into(),
+            roles: Vec::new(),
+            segment: None,
+            extra_tokens: Vec::new(),
+            attributes: Default::default(),
+            created_at: std::time::SystemTime::now(),
+        })
+        .await
+        .expect("alice");
+    let page = |node: &'_ Node| {
+        let req = node
+            .http
+            .get(format!("http://{}/", node.addr))
+            .header("x-remote-user", "alice")
+            .header("x-tessera-proxy-secret", "cluster-proxy-secret");
+        async move {
+            req.send()
+                .await
+                .expect("answers")
+                .text()
+                .await
+                .expect("body")
+        }
+    };
+    assert!(b.state.cluster.has_bus());
+    assert!(page(&b).await.contains("<b>SMI</b>"));
+    assert!(page(&a).await.contains("<b>SMI</b>"));
+
+    // Written behind both nodes' backs: B keeps the alice it read.
+    let changes = |symbols: &str| {
+        std::collections::BTreeMap::from([(
+            "fragment.quotes.symbols".to_owned(),
+            Some(symbols.to_owned()),
+        )])
+    };
+    b.state
+        .store
+        .set_profile_values(alice.id, &changes("DAX"))
+        .await
+        .expect("written");
+    assert!(page(&b).await.contains("<b>SMI</b>"), "B keeps its user");
+
+    // Changed through A (as A's form and API change it): A sees it at once, B within a
+    // second.
+    tessera_channels::auth::identity::set_profile_values(&a.state, &alice, &changes("NESN"))
+        .await
+        .expect("written");
+    assert!(page(&a).await.contains("<b>NESN</b>"));
+    let (_, took) = within(PROMPT, "B reads alice again", || async {
+        page(&b).await.contains("<b>NESN</b>").then_some(())
+    })
+    .await;
+    eprintln!("a profile change on A counted on B after {took:?}");
+    drop((a, b));
+    db.drop_now().await;
+}

@@ -783,3 +783,182 @@ async fn pages_are_compressed_when_the_client_accepts_it() {
     let plain = send(&n.state, get("/pages/big", None)).await;
     assert!(!plain.headers.contains_key("content-encoding"));
 }
+
+/// [`bank`] with single sign-on and `[auth]` lines of the test's own.
+fn bank_with_sso(backend: &Scripted, auth: &str) -> PortalDir {
+    let dir = bank(backend);
+    let toml = std::fs::read_to_string(dir.config_dir().join("tessera.toml")).expect("toml");
+    let toml = toml.replace("[auth]\n", &format!("[auth]\n{auth}\n"));
+    dir.file(
+        "config/tessera.toml",
+        &format!("{toml}\n[auth.header]\nsecret = \"proxy-shared-secret-123\"\n"),
+    );
+    dir
+}
+
+fn sso(path: &str, login: &str) -> Request<Body> {
+    Request::get(path)
+        .header("x-remote-user", login)
+        .header("x-tessera-proxy-secret", "proxy-shared-secret-123")
+        .body(Body::empty())
+        .expect("req")
+}
+
+/// How often the quotes backend was asked for `symbols` (each choice is fetched once,
+/// then cached for an hour): which choice a page was built with.
+fn asked(backend: &Scripted, symbols: &str) -> usize {
+    let wanted = format!("/quotes?s={symbols}");
+    backend
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query == wanted)
+        .count()
+}
+
+/// Writes alice's quote symbols straight into the store, as another program would: the
+/// node is not told.
+async fn behind_the_nodes_back(state: &AppState, symbols: &str) {
+    let alice = state
+        .store
+        .user_by_login("alice")
+        .await
+        .expect("store")
+        .expect("alice");
+    let changes = BTreeMap::from([(
+        "fragment.quotes.symbols".to_owned(),
+        Some(symbols.to_owned()),
+    )]);
+    state
+        .store
+        .set_profile_values(alice.id, &changes)
+        .await
+        .expect("written");
+}
+
+#[tokio::test]
+async fn a_signed_in_user_is_read_from_the_store_once_and_again_when_they_change() {
+    let backend = Scripted::start().await;
+    let dir = bank_with_sso(&backend, "identity-cache-ttl = \"1h\"");
+    let n = node(&dir, "sqlite::memory:").await;
+    add_user(&n.state, "alice", &["client"]).await;
+    let page = send(&n.state, sso("/", "Alice")).await;
+    assert!(page.body.contains("Hello ALICE"), "{}", page.body);
+    assert_eq!(asked(&backend, "SMI"), 1);
+
+    // Changed behind the node's back: the node keeps the user it read (and so does a
+    // session of the same user, which names the user by id).
+    behind_the_nodes_back(&n.state, "DAX").await;
+    send(&n.state, sso("/", "alice")).await;
+    assert_eq!(
+        asked(&backend, "DAX"),
+        0,
+        "the user as read before, not the store again"
+    );
+    let session = sign_in(&n.state, "alice", "alice-secret")
+        .await
+        .expect("signs in");
+    let page = send(&n.state, get("/", Some(&session))).await;
+    assert!(page.body.contains("Hello ALICE"), "{}", page.body);
+    assert_eq!(asked(&backend, "DAX"), 0);
+
+    // Changed through the node: the next request, by either way in, sees it.
+    let csrf = csrf_of(&n.state, &session).await;
+    let res = send(
+        &n.state,
+        Request::post("/pages/home/customize")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, format!("tessera_session={session}"))
+            .body(Body::from(format!(
+                "csrf={csrf}&action=params&fragment=quotes&param.symbols=NESN"
+            )))
+            .expect("req"),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    send(&n.state, get("/", Some(&session))).await;
+    assert_eq!(
+        asked(&backend, "NESN"),
+        1,
+        "the next request sees the change"
+    );
+    send(&n.state, sso("/", "ALICE")).await;
+    assert_eq!(
+        asked(&backend, "NESN"),
+        1,
+        "so does the same user by SSO (cached)"
+    );
+    let snapshot = backend.requests().len();
+
+    // Through the JSON API too.
+    let res = send(
+        &n.state,
+        Request::put("/api/v1/fragments/quotes/params")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::COOKIE, format!("tessera_session={session}"))
+            .header("x-csrf-token", &csrf)
+            .body(Body::from(r#"{"params": {"symbols": "AAPL"}}"#))
+            .expect("req"),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.body);
+    send(&n.state, sso("/", "alice")).await;
+    assert_eq!(asked(&backend, "AAPL"), 1);
+    assert_eq!(
+        backend.requests().len(),
+        snapshot + 1,
+        "{:?}",
+        backend.requests()
+    );
+
+    // Signing out ends the session at once: sessions themselves are never kept.
+    let res = send(
+        &n.state,
+        Request::post("/logout")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, format!("tessera_session={session}"))
+            .body(Body::from(format!("csrf={csrf}")))
+            .expect("req"),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let page = send(&n.state, get("/", Some(&session))).await;
+    assert!(page.body.contains("Hello Guest"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn a_change_made_behind_the_nodes_back_counts_once_the_identity_expires() {
+    let backend = Scripted::start().await;
+    let dir = bank_with_sso(&backend, "identity-cache-ttl = \"300ms\"");
+    let n = node(&dir, "sqlite::memory:").await;
+    add_user(&n.state, "alice", &["client"]).await;
+    send(&n.state, sso("/", "alice")).await;
+    assert_eq!(asked(&backend, "SMI"), 1);
+    behind_the_nodes_back(&n.state, "DAX").await;
+    // moka keeps its own clock, so this waits in real time: polled, with a bound far
+    // above the 300 ms.
+    let start = std::time::Instant::now();
+    loop {
+        send(&n.state, sso("/", "alice")).await;
+        if asked(&backend, "DAX") == 1 {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "the change never showed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn with_no_identity_cache_every_request_reads_the_store() {
+    let backend = Scripted::start().await;
+    let dir = bank_with_sso(&backend, "identity-cache-ttl = \"0s\"");
+    let n = node(&dir, "sqlite::memory:").await;
+    add_user(&n.state, "alice", &["client"]).await;
+    send(&n.state, sso("/", "alice")).await;
+    assert_eq!(asked(&backend, "SMI"), 1);
+    behind_the_nodes_back(&n.state, "DAX").await;
+    send(&n.state, sso("/", "alice")).await;
+    assert_eq!(asked(&backend, "DAX"), 1);
+}

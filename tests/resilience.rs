@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::body::Body;
 use http::{Request, StatusCode};
 use serde_json::{json, Value};
-use tessera_channels::{app, runtime, AppState};
+use tessera_channels::{app, runtime, AppState, NodeState};
 use tessera_descriptors::Portal;
 use tessera_engine::PortalRequest;
 use tessera_fragments::Status;
@@ -385,10 +385,10 @@ async fn admin_api_answers_bad_calls_precisely() {
     assert_eq!(code, StatusCode::OK);
     assert_eq!(list.as_array().map(Vec::len), Some(1));
 
-    let unconfigured = AppState {
+    let unconfigured = AppState::from(NodeState {
         admin_token: None,
-        ..state.clone()
-    };
+        ..NodeState::clone(&state)
+    });
     let (code, _) = call(
         &unconfigured,
         "GET",

@@ -61,7 +61,7 @@ impl Node {
         let state = tessera_channels::runtime::start(portal, store, &cancel)
             .await
             .map_err(|e| BenchError::Setup(format!("node start: {e}")))?;
-        let admin_token = state.admin_token.clone();
+        let admin_token = state.admin_token.as_deref().map(str::to_owned);
         let router = tessera_channels::app(state, None);
         Self::serve(router, admin_token, cancel).await
     }
@@ -76,7 +76,7 @@ impl Node {
         let state = tessera_channels::runtime::start(portal, memory_store().await?, &cancel)
             .await
             .map_err(|e| BenchError::Setup(format!("node start: {e}")))?;
-        let admin_token = state.admin_token.clone();
+        let admin_token = state.admin_token.as_deref().map(str::to_owned);
         let router = tessera_channels::app(state, None);
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .await
@@ -133,6 +133,35 @@ impl Node {
             )
             .layer(TraceLayer::new_for_http());
         Self::serve(router, None, CancellationToken::new()).await
+    }
+
+    /// The static baseline through Tessera's whole HTTP stack: `page` with exactly
+    /// `headers` for `GET /`, as a route of a Tessera node over the portal in `dir`,
+    /// behind the same layers as its pages (`tessera_channels::finish`: rate limit,
+    /// request ids and trace context, response counting, `TraceLayer`, compression,
+    /// body limit, 404 fallback). The difference to [`Node::tessera`] serving the cached
+    /// page is then the page path alone: identity, page-cache lookup, page headers and
+    /// page metrics.
+    pub async fn static_through_stack(
+        dir: &PortalDir,
+        page: Bytes,
+        headers: HeaderMap,
+    ) -> Result<Node, BenchError> {
+        let portal = Portal::load(&dir.config_dir(), &dir.templates_dir())
+            .map_err(|d| BenchError::Portal(d.to_string()))?;
+        let cancel = CancellationToken::new();
+        let state = tessera_channels::runtime::start(portal, memory_store().await?, &cancel)
+            .await
+            .map_err(|e| BenchError::Setup(format!("node start: {e}")))?;
+        let routes = Router::new().route(
+            "/",
+            get(move || {
+                let (page, headers) = (page.clone(), headers.clone());
+                async move { (StatusCode::OK, headers, page).into_response() }
+            }),
+        );
+        let router = tessera_channels::finish(routes, state, None);
+        Self::serve(router, None, cancel).await
     }
 
     async fn serve(

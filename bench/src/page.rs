@@ -77,6 +77,16 @@ impl BenchPage {
         Node::tessera_nodelay(&self.portal).await
     }
 
+    /// A static server answering `page` with `headers` through the whole HTTP stack of a
+    /// node over this portal ([`Node::static_through_stack`]).
+    pub async fn static_through_stack(
+        &self,
+        page: bytes::Bytes,
+        headers: http::HeaderMap,
+    ) -> Result<Node, BenchError> {
+        Node::static_through_stack(&self.portal, page, headers).await
+    }
+
     /// Data calls received by all backends so far (hanging ones counted on arrival).
     pub fn backend_calls(&self) -> u64 {
         self.backends.iter().map(SimServer::calls).sum()

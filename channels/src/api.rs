@@ -285,7 +285,7 @@ pub async fn put_params(
         Ok(c) => c,
         Err(Refused(m)) => return error(StatusCode::BAD_REQUEST, &m),
     };
-    match state.store.set_profile_values(user.id, &changes).await {
+    match crate::auth::identity::set_profile_values(&state, &user, &changes).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => {
             tracing::error!(error = %e, "cannot save parameters");

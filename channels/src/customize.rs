@@ -221,7 +221,8 @@ pub async fn form_action(
             Err(Refused(m)) => return bad_request(&m),
         };
         if let Some(user) = &identity.user {
-            if let Err(e) = state.store.set_profile_values(user.id, &changes).await {
+            if let Err(e) = crate::auth::identity::set_profile_values(&state, user, &changes).await
+            {
                 tracing::error!(error = %e, "cannot save parameters");
                 return (
                     StatusCode::SERVICE_UNAVAILABLE,

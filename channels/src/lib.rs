@@ -50,28 +50,53 @@ use crate::registry::Registry;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
-/// What every handler shares.
+/// What every handler shares: one [`NodeState`] behind one `Arc`. Every request clones
+/// the state several times (each middleware and handler takes it); one reference count
+/// instead of one per field kept a tenth of the cache-hit profile off the two cores
+/// (docs/benchmarks.md).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<NodeState>);
+
+impl std::ops::Deref for AppState {
+    type Target = NodeState;
+    fn deref(&self) -> &NodeState {
+        &self.0
+    }
+}
+
+impl From<NodeState> for AppState {
+    fn from(state: NodeState) -> Self {
+        AppState(Arc::new(state))
+    }
+}
+
+/// The node's parts, as [`AppState`] shares them.
+#[derive(Clone)]
+pub struct NodeState {
     /// The running descriptor set and how it changes (hot registration).
     pub registry: Arc<Registry>,
     pub store: Arc<dyn Store>,
-    /// The admin API's bearer token; `None` disables the admin API.
-    pub admin_token: Option<String>,
+    /// The admin API's bearer token; `None` disables the admin API. (Shared: the state
+    /// is cloned for every request.)
+    pub admin_token: Option<Arc<str>>,
     /// This node among the others: what it publishes, its bus and its status.
     pub cluster: Arc<cluster::Cluster>,
+    /// Signed-in users as the store last gave them (`[auth] identity-cache-ttl`).
+    pub identities: Arc<auth::known::KnownUsers>,
 }
 
 impl AppState {
     /// A node serving `engine` with no descriptor folders behind it (tests, embedding):
     /// its set can still change through the admin API, starting from this engine's.
     pub fn new(engine: Engine, store: Arc<dyn Store>) -> Self {
-        Self {
-            registry: Arc::new(Registry::fixed(engine)),
+        let registry = Arc::new(Registry::fixed(engine));
+        Self::from(NodeState {
+            identities: Arc::new(auth::known::KnownUsers::new(&registry.settings().auth)),
+            registry,
             store,
             admin_token: None,
             cluster: cluster::Cluster::single(),
-        }
+        })
     }
 
     /// The portal version a request is served with: take it once per request, so the
@@ -118,7 +143,13 @@ pub fn app(state: AppState, static_dir: Option<PathBuf>) -> Router {
 
 /// What every listener's router gets around its routes: static files, the 404 page, the
 /// request body limit, compression, tracing, request ids and counting, rate limiting.
-pub(crate) fn finish(
+/// Public for embedding (routes of one's own served as Tessera serves its pages) and
+/// for the benchmark's static baseline through the same stack.
+///
+/// The layers wrap the routed router once, as one service, rather than each route
+/// (`Router::layer`): a request then clones one flat stack instead of a boxed service
+/// per layer and route, which showed in the cache-hit profile (docs/benchmarks.md).
+pub fn finish(
     mut router: Router<AppState>,
     state: AppState,
     static_dir: Option<PathBuf>,
@@ -128,24 +159,25 @@ pub(crate) fn finish(
     if let Some(dir) = static_dir {
         router = router.nest_service("/static", ServeDir::new(dir));
     }
-    let router = router
-        .fallback(html::fallback)
-        .layer(axum::extract::DefaultBodyLimit::max(
-            limits.max_request_body_bytes,
-        ))
+    let routed = router.fallback(html::fallback).with_state(state.clone());
+    let stack = tower::ServiceBuilder::new()
+        // Outermost (after the rate limit): every response, the 404s and static files
+        // too, is counted and carries its request id.
+        .layer(axum::middleware::from_fn_with_state(state, trace::observe))
+        .layer(TraceLayer::new_for_http())
         // Buffered responses only: streamed bodies carry their own chunk-flushed gzip
         // and a Content-Encoding, which this layer leaves alone.
         .layer(tower_http::compression::CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
-        // Outermost: every response, the 404s and static files too, is counted and
-        // carries its request id.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            trace::observe,
+        .layer(axum::extract::DefaultBodyLimit::max(
+            limits.max_request_body_bytes,
         ))
-        .with_state(state);
+        .service(routed);
     match limiter {
-        Some(l) => router.layer(axum::middleware::from_fn_with_state(l, ratelimit::limit)),
-        None => router,
+        Some(l) => Router::new().fallback_service(
+            tower::ServiceBuilder::new()
+                .layer(axum::middleware::from_fn_with_state(l, ratelimit::limit))
+                .service(stack),
+        ),
+        None => Router::new().fallback_service(stack),
     }
 }

@@ -105,13 +105,15 @@ fn finish(
     let admin_token = std::env::var("TESSERA_ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.is_empty())
-        .or_else(|| settings.admin.token.clone());
-    let state = AppState {
+        .or_else(|| settings.admin.token.clone())
+        .map(Arc::from);
+    let state = AppState::from(crate::NodeState {
+        identities: Arc::new(crate::auth::known::KnownUsers::new(&settings.auth)),
         registry,
         store,
         admin_token,
         cluster: cluster.clone(),
-    };
+    });
     cluster.start(state.clone(), cancel);
     Ok(state)
 }

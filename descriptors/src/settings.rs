@@ -144,6 +144,15 @@ pub struct AuthSettings {
     /// Trust an identity header set by an upstream single-sign-on proxy (off unless set).
     #[serde(default)]
     pub header: Option<HeaderAuth>,
+    /// How long a signed-in user's record and profile, once read from the store, are
+    /// reused for their next requests ("0s": read them on every request). Changes made
+    /// through a node take effect at once on every node; changes written to the store
+    /// some other way within this time.
+    #[serde(default = "default_identity_ttl", deserialize_with = "duration")]
+    pub identity_cache_ttl: Duration,
+    /// How many users' identities the cache above keeps at most.
+    #[serde(default = "default_identity_cache_size")]
+    pub identity_cache_size: u64,
 }
 
 impl Default for AuthSettings {
@@ -155,6 +164,8 @@ impl Default for AuthSettings {
             max_login_failures: default_max_failures(),
             login_failure_window: default_failure_window(),
             header: None,
+            identity_cache_ttl: default_identity_ttl(),
+            identity_cache_size: default_identity_cache_size(),
         }
     }
 }
@@ -182,6 +193,12 @@ fn default_max_failures() -> u32 {
 }
 fn default_failure_window() -> Duration {
     Duration::from_secs(15 * 60)
+}
+fn default_identity_ttl() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_identity_cache_size() -> u64 {
+    10_000
 }
 fn default_user_header() -> String {
     "X-Remote-User".into()

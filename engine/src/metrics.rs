@@ -48,12 +48,13 @@ pub struct PageLabel {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PageOutcome {
     pub page: String,
-    pub status: String,
+    /// A number rather than text: no string made per request (written the same).
+    pub status: u16,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabel {
-    pub status: String,
+    pub status: u16,
 }
 
 type Seconds<L> = Family<L, Histogram, fn() -> Histogram>;
@@ -107,7 +108,7 @@ impl Metrics {
         self.page_requests
             .get_or_create(&PageOutcome {
                 page: page.to_owned(),
-                status: status.to_string(),
+                status,
             })
             .inc();
         self.page_seconds
@@ -130,9 +131,7 @@ impl Metrics {
     /// Any HTTP response (pages, API, admin, static, 404s), by status code.
     pub fn response(&self, status: u16) {
         self.http_responses
-            .get_or_create(&StatusLabel {
-                status: status.to_string(),
-            })
+            .get_or_create(&StatusLabel { status })
             .inc();
     }
 

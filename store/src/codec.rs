@@ -13,7 +13,7 @@ use crate::types::{AuditEntry, AuditRecord, Toggle, ToggleMode};
 
 mod profile;
 mod sessions;
-mod users;
+pub(crate) mod users;
 
 pub(crate) use profile::{
     check_page_id, check_profile_name, check_profile_value, decode_customization,

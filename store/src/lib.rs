@@ -63,6 +63,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
+pub use codec::users::login_key;
 pub use codec::{MAX_CUSTOMIZATION_BYTES, MAX_PROFILE_NAME_CHARS, MAX_PROFILE_VALUE_BYTES};
 pub use error::{redact_url, StoreError};
 pub use postgres::bus::{Bus, BusListener, BUS_MAX_PAYLOAD_BYTES};

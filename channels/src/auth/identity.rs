@@ -3,15 +3,17 @@
 //! tampered session cookie is simply anonymous — never an error page.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::http::HeaderMap;
 use tessera_descriptors::Settings;
 use tessera_engine::{Channel, PortalRequest};
 use tessera_fragments::{Profile, Viewer};
-use tessera_store::User;
+use tessera_store::{StoreError, User};
 
 use super::cookies::{self, constant_time_eq};
+use super::known::{Generation, Known};
 use crate::AppState;
 
 /// The identity of one request.
@@ -60,7 +62,8 @@ impl Identity {
 }
 
 /// Resolves the request's identity. Store failures degrade to anonymous (logged): the
-/// public portal keeps working when the database does not.
+/// public portal keeps working when the database does not. A user signed in moments ago
+/// comes from [`super::known::KnownUsers`] rather than the store.
 pub async fn identify(state: &AppState, headers: &HeaderMap) -> Identity {
     let settings = state.settings();
     if let Some(h) = &settings.auth.header {
@@ -72,8 +75,12 @@ pub async fn identify(state: &AppState, headers: &HeaderMap) -> Identity {
                 .get(h.user_header.as_str())
                 .and_then(|v| v.to_str().ok())
             {
+                if let Some(known) = state.identities.get(&Known::login(login)) {
+                    return Identity::clone(&known);
+                }
+                let read_at = state.identities.generation();
                 match state.store.user_by_login(login).await {
-                    Ok(Some(user)) => return signed_in(state, user, None, None).await,
+                    Ok(Some(user)) => return signed_in(state, user, read_at).await,
                     Ok(None) => {
                         tracing::info!(login, "single-sign-on header names an unknown user")
                     }
@@ -110,13 +117,24 @@ pub async fn identify(state: &AppState, headers: &HeaderMap) -> Identity {
             tracing::warn!(error = %e, "cannot renew the session");
         }
     }
-    match state.store.user(session.user_id).await {
-        Ok(Some(user)) => signed_in(state, user, Some(id), Some(session.csrf_token)).await,
-        Ok(None) => anonymous(settings),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the user");
-            anonymous(settings)
+    let user = match state.identities.get(&Known::Id(session.user_id)) {
+        Some(known) => Identity::clone(&known),
+        None => {
+            let read_at = state.identities.generation();
+            match state.store.user(session.user_id).await {
+                Ok(Some(user)) => signed_in(state, user, read_at).await,
+                Ok(None) => return anonymous(settings),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the user");
+                    return anonymous(settings);
+                }
+            }
         }
+    };
+    Identity {
+        session_id: Some(id),
+        csrf: Some(session.csrf_token),
+        ..user
     }
 }
 
@@ -128,27 +146,49 @@ pub fn anonymous(settings: &Settings) -> Identity {
     }
 }
 
-async fn signed_in(
-    state: &AppState,
-    user: User,
-    session_id: Option<String>,
-    csrf: Option<String>,
-) -> Identity {
+/// `user`'s identity (no session yet): tokens and layered profile. Kept for the user's
+/// next requests unless the profile could not be read (then it is served without the
+/// user's own values, logged, and read again next time).
+async fn signed_in(state: &AppState, user: User, read_at: Generation) -> Identity {
     let settings = state.settings();
-    let own = match state.store.profile_values(user.id).await {
-        Ok(v) => v,
+    let (own, complete) = match state.store.profile_values(user.id).await {
+        Ok(v) => (v, true),
         Err(e) => {
             tracing::error!(error = %e, "cannot read the profile");
-            BTreeMap::new()
+            (BTreeMap::new(), false)
         }
     };
-    Identity {
+    let identity = Identity {
         tokens: tokens_of(settings, &user),
         profile: Profile::new(profile_of(settings, &user, own)),
+        session_id: None,
+        csrf: None,
         user: Some(user),
-        session_id,
-        csrf,
+    };
+    if complete {
+        if let Some(user) = &identity.user {
+            let keys = [Known::Id(user.id), Known::login(&user.login)];
+            state
+                .identities
+                .keep(read_at, &keys, Arc::new(identity.clone()));
+        }
     }
+    identity
+}
+
+/// Writes `user`'s own profile values (see [`tessera_store::Store::set_profile_values`])
+/// and makes the change count from the user's next request, on this node and, through
+/// the cluster bus, on the others.
+pub async fn set_profile_values(
+    state: &AppState,
+    user: &User,
+    changes: &BTreeMap<String, Option<String>>,
+) -> Result<(), StoreError> {
+    let written = state.store.set_profile_values(user.id, changes).await;
+    // Forgotten whatever the outcome: a failed write may still have committed.
+    state.identities.forget(user.id, &user.login);
+    state.cluster.publish_user(user.id, &user.login);
+    written
 }
 
 /// The union of the tokens every signed-in user has, the user's roles' tokens and the

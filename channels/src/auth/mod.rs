@@ -4,6 +4,7 @@
 pub mod cookies;
 pub mod csrf;
 pub mod identity;
+pub mod known;
 pub mod login;
 pub mod password;
 

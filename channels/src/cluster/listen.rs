@@ -153,6 +153,10 @@ async fn apply(cluster: &Cluster, state: &AppState, payload: &str) -> Result<(),
                 .map_err(|e| format!("cannot read descriptor set version {version}: {e}"))?;
             tracing::debug!(from = %message.node, version, changed, "cluster: descriptor set");
         }
+        Event::User { id, login } => {
+            state.identities.forget(id, &login);
+            tracing::debug!(from = %message.node, user = id, "cluster: user changed");
+        }
         Event::Resync => {
             let dropped = resync(state)
                 .await
@@ -170,6 +174,7 @@ async fn apply(cluster: &Cluster, state: &AppState, payload: &str) -> Result<(),
 /// dropped.
 async fn resync(state: &AppState) -> Result<usize, StoreError> {
     reconcile(state, Check::Always).await?;
+    state.identities.clear();
     Ok(state.engine().fragments().cache().clear())
 }
 

@@ -5,6 +5,7 @@
 //! {"node":"web-1","kind":"invalidate","targets":{"objects":["news:42"]},"mode":"hard"}
 //! {"node":"web-1","kind":"toggle","service":"news"}
 //! {"node":"web-1","kind":"descriptors","version":12}
+//! {"node":"web-1","kind":"user","id":7,"login":"anna"}
 //! {"node":"web-1","kind":"resync"}
 //! ```
 //!
@@ -36,6 +37,8 @@ pub enum Event {
     Toggle { service: String },
     /// The registered descriptor set is now at this version: read it from the store.
     Descriptors { version: i64 },
+    /// This user's profile changed: read the user from the store on their next request.
+    User { id: i64, login: String },
     /// The sender cannot say what changed: reload everything and drop the cache.
     Resync,
 }

@@ -155,6 +155,14 @@ impl Cluster {
         self.publish(Event::Descriptors { version });
     }
 
+    /// Tells the other nodes that this user's profile changed in the store.
+    pub fn publish_user(&self, id: i64, login: &str) {
+        self.publish(Event::User {
+            id,
+            login: login.to_owned(),
+        });
+    }
+
     /// Asks every other node to reload everything from the store and drop its cache.
     pub fn publish_resync(&self) {
         self.publish(Event::Resync);

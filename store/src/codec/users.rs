@@ -24,7 +24,7 @@ const MAX_PASSWORD_HASH_BYTES: usize = 1024;
 /// The key under which a login is unique: the login lowercased. Computed here, not by
 /// the database, so that both backends agree (SQLite's `NOCASE` folds ASCII only, and
 /// PostgreSQL's `lower()` depends on the database locale).
-pub(crate) fn login_key(login: &str) -> String {
+pub fn login_key(login: &str) -> String {
     login.to_lowercase()
 }
 

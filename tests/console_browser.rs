@@ -41,8 +41,16 @@ async fn until(page: &Page, what: &str, done: impl Fn(&str, &str) -> bool) -> St
     let limit = Instant::now() + Duration::from_secs(30);
     loop {
         let url = page.url().await.ok().flatten().unwrap_or_default();
+        // Only a document that has finished loading: the DOM of one still arriving can
+        // hold its first half (a notice, but not yet the section it is about).
+        let loaded = page
+            .evaluate("document.readyState")
+            .await
+            .ok()
+            .and_then(|r| r.into_value::<String>().ok())
+            .is_some_and(|state| state == "complete");
         let html = page.content().await.unwrap_or_default();
-        if done(&url, &html) {
+        if loaded && done(&url, &html) {
             return html;
         }
         if Instant::now() > limit {
@@ -181,8 +189,10 @@ async fn an_operator_disables_a_backend_in_the_console_and_the_homepage_stops_ca
     )
     .await;
     click(&page, "#service-quotes .console-form--disable button").await;
+    // The notice comes first in the document: wait for the service's section too (the
+    // DOM can be read while the page is still arriving).
     let after = until(&page, "the disable to be done", |_, html| {
-        html.contains("quotes: disabled")
+        html.contains("quotes: disabled") && html.contains("data-state=\"disabled\"")
     })
     .await;
     assert!(after.contains("data-state=\"disabled\""), "{after}");

@@ -113,6 +113,7 @@ pub async fn page(
     Path(id): Path<String>,
     uri: axum::http::Uri,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
 ) -> Response {
     let identity = identify(&state, &headers).await;
     let mut request = crate::html::portal_request(
@@ -123,7 +124,7 @@ pub async fn page(
         &format!("/api/v1/pages/{id}"),
     )
     .await;
-    request.trace = crate::trace::of(&headers);
+    request.trace = crate::trace::of(&extensions);
     if wants_ndjson(&uri, &headers) {
         return match ndjson(&state, request, crate::stream::accepts_gzip(&headers)) {
             Ok(res) => res,

@@ -1,7 +1,8 @@
 //! The browser HTML channel (and its light variant for small screens): pages as full
 //! documents, the 404, 403 and 500 pages.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use tessera_descriptors::Delivery;
@@ -22,30 +23,27 @@ fn delivery_override(uri: &Uri) -> Option<Delivery> {
         .and_then(Delivery::parse)
 }
 
-pub async fn home(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    page_response(&state, None, Channel::Html, &uri, &headers).await
+// The page handlers take the request itself: its headers, URI and extensions are read
+// in place (the `HeaderMap` and `Uri` extractors would copy them).
+
+pub async fn home(State(state): State<AppState>, req: Request) -> Response {
+    page_response(&state, None, Channel::Html, &req.into_parts().0).await
 }
 
-pub async fn page(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    page_response(&state, Some(id), Channel::Html, &uri, &headers).await
+pub async fn page(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> Response {
+    page_response(&state, Some(id), Channel::Html, &req.into_parts().0).await
 }
 
-pub async fn light_home(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    page_response(&state, None, Channel::Light, &uri, &headers).await
+pub async fn light_home(State(state): State<AppState>, req: Request) -> Response {
+    page_response(&state, None, Channel::Light, &req.into_parts().0).await
 }
 
 pub async fn light_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
+    req: Request,
 ) -> Response {
-    page_response(&state, Some(id), Channel::Light, &uri, &headers).await
+    page_response(&state, Some(id), Channel::Light, &req.into_parts().0).await
 }
 
 /// The engine's request for a page by this identity, with the user's saved arrangement
@@ -93,13 +91,13 @@ async fn page_response(
     state: &AppState,
     page: Option<String>,
     channel: Channel,
-    uri: &Uri,
-    headers: &HeaderMap,
+    req: &Parts,
 ) -> Response {
     let started = Instant::now();
+    let (uri, headers) = (&req.uri, &req.headers);
     let identity = identify(state, headers).await;
     let mut request = portal_request(state, &identity, page, channel, uri.path()).await;
-    request.trace = crate::trace::of(headers);
+    request.trace = crate::trace::of(&req.extensions);
     let engine = state.engine();
     let portal = engine.portal();
     // Metrics and the page's log line are labelled with descriptor ids only: a request
@@ -250,9 +248,9 @@ fn observe_page(
     let elapsed = started.elapsed();
     if let Some(page) = page {
         let engine = state.engine();
-        let metrics = engine.metrics();
-        metrics.page(page, status.as_u16(), elapsed.as_secs_f64());
-        metrics.page_ttfb(page, elapsed.as_secs_f64());
+        engine
+            .metrics()
+            .buffered_page(page, status.as_u16(), elapsed.as_secs_f64());
     }
     if let Served::WholeFromCache = served {
         tracing::info!(

@@ -91,7 +91,7 @@ impl AppState {
     pub fn new(engine: Engine, store: Arc<dyn Store>) -> Self {
         let registry = Arc::new(Registry::fixed(engine));
         Self::from(NodeState {
-            identities: Arc::new(auth::known::KnownUsers::new(&registry.settings().auth)),
+            identities: Arc::new(auth::known::KnownUsers::new(registry.settings())),
             registry,
             store,
             admin_token: None,

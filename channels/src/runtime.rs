@@ -108,7 +108,7 @@ fn finish(
         .or_else(|| settings.admin.token.clone())
         .map(Arc::from);
     let state = AppState::from(crate::NodeState {
-        identities: Arc::new(crate::auth::known::KnownUsers::new(&settings.auth)),
+        identities: Arc::new(crate::auth::known::KnownUsers::new(settings)),
         registry,
         store,
         admin_token,

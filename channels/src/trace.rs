@@ -2,8 +2,9 @@
 //! when it is at most 128 visible ASCII characters, otherwise a new one) and a W3C trace
 //! context (the caller's trace id and sampled flag when it sent a valid version-00
 //! `traceparent`, otherwise a new random trace id; always a new span id for this
-//! request). The `observe` middleware writes both back into the request's headers, so
-//! handlers read one normalized value ([`of`]), opens the request's span, counts the
+//! request). The `observe` middleware puts them into the request's extensions, so
+//! handlers read one normalized value ([`of`]) without parsing headers again, writes the
+//! request id into the request's `X-Request-Id`, opens the request's span, counts the
 //! response by status and echoes `X-Request-Id` on it.
 //!
 //! With OpenTelemetry export on (`src/main.rs` installs the layer), the request span is
@@ -15,7 +16,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use rand::Rng;
@@ -109,18 +110,10 @@ pub fn begin(headers: &HeaderMap) -> RequestTrace {
     }
 }
 
-/// The request's ids as the `observe` middleware left them in its headers; `None`
+/// The request's ids as the `observe` middleware left them in its extensions; `None`
 /// when the request did not pass through it.
-pub fn of(headers: &HeaderMap) -> Option<RequestTrace> {
-    let request_id = headers.get(REQUEST_ID)?.to_str().ok()?;
-    let traceparent = headers.get(TRACEPARENT)?.to_str().ok()?;
-    let (trace, span, sampled) = parse_traceparent(traceparent)?;
-    valid_request_id(request_id).then(|| RequestTrace {
-        request_id: Arc::from(request_id),
-        trace_id: Arc::from(trace),
-        span_id: Arc::from(span),
-        sampled,
-    })
+pub fn of(extensions: &Extensions) -> Option<RequestTrace> {
+    extensions.get::<RequestTrace>().cloned()
 }
 
 /// Middleware: ids, the request's span, the response counted and its id echoed.
@@ -151,14 +144,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     if let Some(id) = &id {
         req.headers_mut().insert(REQUEST_ID, id.clone());
     }
-    match HeaderValue::from_str(&trace.traceparent()) {
-        Ok(v) => {
-            req.headers_mut().insert(TRACEPARENT, v);
-        }
-        Err(_) => {
-            req.headers_mut().remove(TRACEPARENT);
-        }
-    }
+    req.extensions_mut().insert(trace);
     let mut res = next.run(req).instrument(span).await;
     state.engine().metrics().response(res.status().as_u16());
     if let Some(id) = id {
@@ -262,12 +248,11 @@ mod tests {
     }
 
     #[test]
-    fn the_normalized_headers_read_back() {
+    fn the_ids_read_back_from_the_extensions() {
         let t = begin(&HeaderMap::new());
-        let h = headers(&[
-            ("x-request-id", &t.request_id),
-            ("traceparent", &t.traceparent()),
-        ]);
-        assert_eq!(of(&h), Some(t));
+        let mut e = Extensions::new();
+        assert_eq!(of(&e), None);
+        e.insert(t.clone());
+        assert_eq!(of(&e), Some(t));
     }
 }

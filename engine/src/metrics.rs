@@ -118,6 +118,24 @@ impl Metrics {
             .observe(seconds);
     }
 
+    /// A buffered page: [`Metrics::page`] and [`Metrics::page_ttfb`] (its first byte
+    /// leaves with the rest) with one label made for both.
+    pub fn buffered_page(&self, page: &str, status: u16, seconds: f64) {
+        let label = PageLabel {
+            page: page.to_owned(),
+        };
+        self.page_requests
+            .get_or_create(&PageOutcome {
+                page: page.to_owned(),
+                status,
+            })
+            .inc();
+        self.page_seconds.get_or_create(&label).observe(seconds);
+        self.page_ttfb_seconds
+            .get_or_create(&label)
+            .observe(seconds);
+    }
+
     /// The time until a page's status, headers and first bytes were ready. For a
     /// buffered page it equals its duration.
     pub fn page_ttfb(&self, page: &str, seconds: f64) {

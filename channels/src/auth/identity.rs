@@ -90,19 +90,19 @@ pub async fn identify(state: &AppState, headers: &HeaderMap) -> Identity {
         }
     }
     let Some(id) = cookies::read(headers, cookies::SESSION) else {
-        return anonymous(settings);
+        return state.identities.anonymous();
     };
     // Session ids are 64 hex characters; anything else is not worth a lookup.
     if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return anonymous(settings);
+        return state.identities.anonymous();
     }
     let now = SystemTime::now();
     let session = match state.store.session(&id, now).await {
         Ok(Some(s)) => s,
-        Ok(None) => return anonymous(settings),
+        Ok(None) => return state.identities.anonymous(),
         Err(e) => {
             tracing::error!(error = %e, "cannot read the session");
-            return anonymous(settings);
+            return state.identities.anonymous();
         }
     };
     // Push the idle expiry back, at most once a minute per session (not a write per
@@ -123,10 +123,10 @@ pub async fn identify(state: &AppState, headers: &HeaderMap) -> Identity {
             let read_at = state.identities.generation();
             match state.store.user(session.user_id).await {
                 Ok(Some(user)) => signed_in(state, user, read_at).await,
-                Ok(None) => return anonymous(settings),
+                Ok(None) => return state.identities.anonymous(),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the user");
-                    return anonymous(settings);
+                    return state.identities.anonymous();
                 }
             }
         }

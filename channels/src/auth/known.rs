@@ -22,9 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moka::sync::Cache;
-use tessera_descriptors::settings::AuthSettings;
+use tessera_descriptors::Settings;
 
-use super::identity::Identity;
+use super::identity::{self, Identity};
 
 /// Under which a user is found: the single-sign-on header's login (as the store folds
 /// it) or the user id a session names.
@@ -41,9 +41,12 @@ impl Known {
 }
 
 /// The cache. Disabled (every lookup misses, nothing is kept) when the time to live is 0.
+/// It also holds the anonymous identity, the same for every guest of the node (its
+/// settings are fixed), made once rather than per request.
 pub struct KnownUsers {
     entries: Option<Cache<Known, Arc<Identity>>>,
     generation: AtomicU64,
+    anonymous: Identity,
 }
 
 /// Where a lookup started: pass it to [`KnownUsers::keep`] with what the store answered.
@@ -51,25 +54,31 @@ pub struct KnownUsers {
 pub struct Generation(u64);
 
 impl KnownUsers {
-    pub fn new(settings: &AuthSettings) -> Self {
-        let entries = (!settings.identity_cache_ttl.is_zero()).then(|| {
+    pub fn new(settings: &Settings) -> Self {
+        let auth = &settings.auth;
+        let entries = (!auth.identity_cache_ttl.is_zero()).then(|| {
             Cache::builder()
-                .max_capacity(settings.identity_cache_size)
-                .time_to_live(settings.identity_cache_ttl)
+                .max_capacity(auth.identity_cache_size)
+                .time_to_live(auth.identity_cache_ttl)
                 .build()
         });
         Self {
             entries,
             generation: AtomicU64::new(0),
+            anonymous: identity::anonymous(settings),
         }
     }
 
     /// A cache that keeps nothing.
     pub fn disabled() -> Self {
-        Self::new(&AuthSettings {
-            identity_cache_ttl: Duration::ZERO,
-            ..AuthSettings::default()
-        })
+        let mut settings = Settings::default();
+        settings.auth.identity_cache_ttl = Duration::ZERO;
+        Self::new(&settings)
+    }
+
+    /// A guest's identity.
+    pub fn anonymous(&self) -> Identity {
+        self.anonymous.clone()
     }
 
     /// The identity known under `key` (without session or CSRF token).
@@ -130,7 +139,7 @@ mod tests {
     use super::*;
 
     fn cache() -> KnownUsers {
-        KnownUsers::new(&AuthSettings::default())
+        KnownUsers::new(&Settings::default())
     }
 
     fn anna() -> Arc<Identity> {

@@ -1,5 +1,5 @@
 //! The servers under load, both on `127.0.0.1:0` and both served by
-//! `tessera_channels::server::serve` (axum over hyper, with the same `TraceLayer`):
+//! `tessera_channels::server::serve` (axum over hyper):
 //!
 //! * [`Node::tessera`] — a Tessera node wired exactly as `tessera serve` wires one
 //!   (`runtime::start` then `app`), over an in-memory SQLite store.
@@ -23,7 +23,6 @@ use tessera_test_support::PortalDir;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tower_http::trace::TraceLayer;
 
 use crate::BenchError;
 
@@ -123,22 +122,20 @@ impl Node {
     /// `headers` (those Tessera sent: type, ETag, Cache-Control, Vary), so that both
     /// responses have the same bytes on the wire apart from the date.
     pub async fn static_response(page: Bytes, headers: HeaderMap) -> Result<Node, BenchError> {
-        let router = Router::new()
-            .route(
-                "/",
-                get(move || {
-                    let (page, headers) = (page.clone(), headers.clone());
-                    async move { (StatusCode::OK, headers, page).into_response() }
-                }),
-            )
-            .layer(TraceLayer::new_for_http());
+        let router = Router::new().route(
+            "/",
+            get(move || {
+                let (page, headers) = (page.clone(), headers.clone());
+                async move { (StatusCode::OK, headers, page).into_response() }
+            }),
+        );
         Self::serve(router, None, CancellationToken::new()).await
     }
 
     /// The static baseline through Tessera's whole HTTP stack: `page` with exactly
     /// `headers` for `GET /`, as a route of a Tessera node over the portal in `dir`,
     /// behind the same layers as its pages (`tessera_channels::finish`: rate limit,
-    /// request ids and trace context, response counting, `TraceLayer`, compression,
+    /// request ids, trace context and the request's span, response counting, compression,
     /// body limit, 404 fallback). The difference to [`Node::tessera`] serving the cached
     /// page is then the page path alone: identity, page-cache lookup, page headers and
     /// page metrics.

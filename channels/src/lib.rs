@@ -48,7 +48,6 @@ use tessera_store::Store;
 
 use crate::registry::Registry;
 use tower_http::services::ServeDir;
-use tower_http::trace::TraceLayer;
 
 /// What every handler shares: one [`NodeState`] behind one `Arc`. Every request clones
 /// the state several times (each middleware and handler takes it); one reference count
@@ -163,8 +162,9 @@ pub fn finish(
     let stack = tower::ServiceBuilder::new()
         // Outermost (after the rate limit): every response, the 404s and static files
         // too, is counted and carries its request id.
+        // `observe` is also the request's span and its log events (what tower-http's
+        // `TraceLayer` would add is the same span again).
         .layer(axum::middleware::from_fn_with_state(state, trace::observe))
-        .layer(TraceLayer::new_for_http())
         // Buffered responses only: streamed bodies carry their own chunk-flushed gzip
         // and a Content-Encoding, which this layer leaves alone.
         .layer(tower_http::compression::CompressionLayer::new())

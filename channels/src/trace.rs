@@ -145,8 +145,18 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         req.headers_mut().insert(REQUEST_ID, id.clone());
     }
     req.extensions_mut().insert(trace);
-    let mut res = next.run(req).instrument(span).await;
-    state.engine().metrics().response(res.status().as_u16());
+    let started = std::time::Instant::now();
+    let mut res = next.run(req).instrument(span.clone()).await;
+    let status = res.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::error!(status, latency_ms, "response failed");
+        } else {
+            tracing::debug!(status, latency_ms, "request finished");
+        }
+    });
+    state.engine().metrics().response(status);
     if let Some(id) = id {
         res.headers_mut().insert(REQUEST_ID, id);
     }

@@ -7,7 +7,7 @@
 //! - `static (cached8 bytes, Tessera's stack)`: the bytes as a route of a Tessera node,
 //!   behind the same layers as its pages (`tessera_channels::finish`). "The same HTTP
 //!   stack" read literally; the difference to `cached8` is the cache-hit page path.
-//! - `static (cached8 bytes)`: axum with `TraceLayer` only, on the same server loop —
+//! - `static (cached8 bytes)`: axum alone, on the same server loop —
 //!   what the middleware itself costs on top shows as the gap between the two statics.
 //!
 //! Target, read as "a cached page costs within 20% of a static one": median

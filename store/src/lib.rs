@@ -30,13 +30,17 @@
 //!   [`AuditRecord`], [`NewUser`], [`User`], [`NewSession`], [`Session`],
 //!   [`Customization`], [`CustomSlot`].
 //! - `error.rs` — [`StoreError`] and [`redact_url`].
+//! - `state_queries.rs` — the queries of toggles, the audit log, users, sessions, profile
+//!   values and customizations, written once with the few dialect spellings as
+//!   parameters, and instantiated by each backend's `mod.rs`.
 //! - `descriptor_queries.rs` — the registered descriptors' queries (hot registration),
-//!   written once and instantiated by each backend's `descriptors.rs`.
+//!   written once the same way and instantiated by each backend's `descriptors.rs`.
 //! - `codec.rs` — value ⇄ column conversions and validation shared by both backends;
 //!   `codec/` holds those of users, sessions and profiles.
-//! - `sqlite/` — `mod.rs` (connection settings, migrations, the trait impl),
-//!   one file per table group (`toggles.rs`, `audit.rs`, `users.rs`, `sessions.rs`,
-//!   `profile.rs` for profile values and customizations, `throttle.rs` for failed logins).
+//! - `sqlite/` — `mod.rs` (connection settings, migrations, the trait impl, the shared
+//!   queries instantiated), `descriptors.rs`, and `throttle.rs` (failed logins; the one
+//!   table whose concurrency control differs: SQLite's single writer against
+//!   PostgreSQL's advisory lock).
 //! - `postgres/` — the same shape for PostgreSQL, plus `bus.rs`: the cluster [`Bus`]
 //!   (`LISTEN`/`NOTIFY`) that [`Store::bus`] hands out.
 //! - `tests/` (test only) — the conformance suite every backend must pass, and its
@@ -44,7 +48,8 @@
 //!
 //! ## Adding state
 //! Add a migration for *both* backends, the types in `types.rs`, their encoding in
-//! `codec.rs`, the trait methods here, one file per backend, and a conformance test in
+//! `codec.rs`, the trait methods here, the queries once in `state_queries.rs` (or, where
+//! the backends must differ, one file per backend), and a conformance test in
 //! `tests/conformance.rs` (it then runs against both backends).
 
 use std::collections::BTreeMap;
@@ -58,6 +63,7 @@ mod descriptor_queries;
 mod error;
 mod postgres;
 mod sqlite;
+mod state_queries;
 mod types;
 
 #[cfg(test)]

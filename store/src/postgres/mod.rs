@@ -24,14 +24,19 @@ use crate::types::{
 use crate::{Store, StoreOptions};
 use bus::Bus;
 
-mod audit;
 pub(crate) mod bus;
 mod descriptors;
-mod profile;
-mod sessions;
 mod throttle;
-mod toggles;
-mod users;
+
+// `sessions`, `toggles`, `audit`, `users`, `profile`: the queries both backends share.
+crate::state_queries::state_queries!(
+    sqlx::PgPool,
+    json_in: "::jsonb",
+    json_out: "::text",
+    nullable_id: "$1::bigint",
+    greatest: "GREATEST",
+    collate: "COLLATE \"C\""
+);
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 

@@ -29,13 +29,18 @@ use crate::types::{
 };
 use crate::{Store, StoreOptions};
 
-mod audit;
 mod descriptors;
-mod profile;
-mod sessions;
 mod throttle;
-mod toggles;
-mod users;
+
+// `sessions`, `toggles`, `audit`, `users`, `profile`: the queries both backends share.
+crate::state_queries::state_queries!(
+    sqlx::SqlitePool,
+    json_in: "",
+    json_out: "",
+    nullable_id: "$1",
+    greatest: "MAX",
+    collate: "COLLATE BINARY"
+);
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 

@@ -83,7 +83,11 @@ fn signed_in(id: &str, tokens: &[&str]) -> PortalRequest {
             name: id.to_uppercase(),
             anonymous: false,
         },
-        tokens: tokens.iter().map(|t| (*t).to_owned()).collect(),
+        tokens: tokens
+            .iter()
+            .map(|t| (*t).to_owned())
+            .collect::<BTreeSet<_>>()
+            .into(),
         ..PortalRequest::home()
     }
 }
@@ -407,7 +411,8 @@ async fn access_tokens_and_the_profile_are_part_of_the_page_instance() {
         tokens: tokens
             .iter()
             .map(|t| (*t).to_owned())
-            .collect::<BTreeSet<_>>(),
+            .collect::<BTreeSet<_>>()
+            .into(),
         profile: Profile::new(BTreeMap::from([("theme".to_owned(), theme.to_owned())])),
         ..PortalRequest::home()
     };
@@ -456,7 +461,7 @@ async fn the_navigation_a_users_tokens_allow_is_part_of_the_page_instance() {
     );
     let engine = Engine::new(portal(&dir));
     let gold = PortalRequest {
-        tokens: BTreeSet::from(["public".to_owned(), "gold".to_owned()]),
+        tokens: BTreeSet::from(["public".to_owned(), "gold".to_owned()]).into(),
         ..PortalRequest::home()
     };
     serve(&engine, &gold).await;

@@ -153,7 +153,7 @@ pub fn instance(
         }
     }
     // The layout shows the navigation and the customization catalog by access tokens.
-    for t in &request.tokens {
+    for t in request.tokens.iter() {
         h.bytes(t.as_bytes());
     }
     h.bytes(b"tokens");

@@ -1,6 +1,7 @@
 //! The platform-independent request the channels hand to the engine.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use tessera_fragments::cache::ChannelKey;
 use tessera_fragments::{Profile, RequestTrace, Viewer};
@@ -49,7 +50,8 @@ pub struct PortalRequest {
     /// The path as requested, for messages such as the 404 page.
     pub path: String,
     /// The user's access tokens (roles' tokens and personal exceptions).
-    pub tokens: BTreeSet<String>,
+    /// Shared: an identity's tokens are copied into every request.
+    pub tokens: Arc<BTreeSet<String>>,
     /// The user's resolved profile.
     pub profile: Profile,
     /// The user's arrangement of this page, if the page is customizable and they made one.
@@ -69,7 +71,7 @@ impl PortalRequest {
             viewer: Viewer::anonymous(),
             channel: Channel::Html,
             path: String::new(),
-            tokens: BTreeSet::from(["public".to_owned()]),
+            tokens: Arc::new(BTreeSet::from(["public".to_owned()])),
             profile: Profile::default(),
             layout: None,
             csrf: None,

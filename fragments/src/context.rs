@@ -1,6 +1,7 @@
 //! Who a fragment is produced for, through which channel, with which parameter values.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use minijinja::Value;
 use serde::Serialize;
@@ -33,7 +34,8 @@ pub type Params = BTreeMap<String, ParamValue>;
 /// `fragment.news.topics`), layers already merged (user, segment, portal defaults).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Profile {
-    values: BTreeMap<String, String>,
+    /// Shared: a profile is copied into every request of its user.
+    values: Arc<BTreeMap<String, String>>,
     hash: u64,
 }
 
@@ -45,7 +47,7 @@ impl Profile {
         }
         Self {
             hash: h.finish(),
-            values,
+            values: Arc::new(values),
         }
     }
 
@@ -67,7 +69,7 @@ impl Profile {
     /// (`profile.theme.color`).
     pub fn to_value(&self) -> Value {
         let mut root = BTreeMap::new();
-        for (name, value) in &self.values {
+        for (name, value) in self.values.iter() {
             let parts: Vec<&str> = name.split('.').collect();
             insert(&mut root, &parts, value);
         }

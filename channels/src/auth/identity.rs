@@ -19,12 +19,13 @@ use crate::AppState;
 /// The identity of one request.
 #[derive(Debug, Clone, Default)]
 pub struct Identity {
-    pub user: Option<User>,
+    /// Shared with the identity cache: cloning an identity copies no user data.
+    pub user: Option<Arc<User>>,
     /// The session id (cookie value), when signed in through a session.
     pub session_id: Option<String>,
     /// The session's CSRF token: state-changing requests must echo it.
     pub csrf: Option<String>,
-    pub tokens: BTreeSet<String>,
+    pub tokens: Arc<BTreeSet<String>>,
     pub profile: Profile,
 }
 
@@ -140,7 +141,7 @@ pub async fn identify(state: &AppState, headers: &HeaderMap) -> Identity {
 
 pub fn anonymous(settings: &Settings) -> Identity {
     Identity {
-        tokens: settings.access.anonymous.iter().cloned().collect(),
+        tokens: Arc::new(settings.access.anonymous.iter().cloned().collect()),
         profile: Profile::new(settings.profile.defaults.clone()),
         ..Identity::default()
     }
@@ -159,11 +160,11 @@ async fn signed_in(state: &AppState, user: User, read_at: Generation) -> Identit
         }
     };
     let identity = Identity {
-        tokens: tokens_of(settings, &user),
+        tokens: Arc::new(tokens_of(settings, &user)),
         profile: Profile::new(profile_of(settings, &user, own)),
         session_id: None,
         csrf: None,
-        user: Some(user),
+        user: Some(Arc::new(user)),
     };
     if complete {
         if let Some(user) = &identity.user {

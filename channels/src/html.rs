@@ -161,10 +161,11 @@ async fn page_response(
             Redirect::to(out.redirect.as_deref().unwrap_or("/")).into_response()
         }
         Ok(out) => {
-            let cache_control = if out.per_user {
-                format!("private, max-age={}", out.max_age.as_secs())
-            } else {
-                format!("public, max-age={}", out.max_age.as_secs())
+            let cache_control = match (out.per_user, out.max_age.as_secs()) {
+                (true, 0) => Ok(HeaderValue::from_static("private, max-age=0")),
+                (false, 0) => Ok(HeaderValue::from_static("public, max-age=0")),
+                (true, secs) => HeaderValue::try_from(format!("private, max-age={secs}")),
+                (false, secs) => HeaderValue::try_from(format!("public, max-age={secs}")),
             };
             let not_modified = headers
                 .get(header::IF_NONE_MATCH)
@@ -183,7 +184,7 @@ async fn page_response(
             if let Ok(v) = HeaderValue::from_str(&out.etag) {
                 h.insert(header::ETAG, v);
             }
-            if let Ok(v) = HeaderValue::from_str(&cache_control) {
+            if let Ok(v) = cache_control {
                 h.insert(header::CACHE_CONTROL, v);
             }
             // The page differs by who asks.
@@ -221,8 +222,15 @@ async fn page_response(
 /// A page served whole from the page cache has no fragment timings: nothing was
 /// produced. `page-cache;desc="hit", page;dur=<ms>`.
 fn whole_page_timing(elapsed: std::time::Duration) -> Option<HeaderValue> {
-    let ms = (elapsed.as_micros() as f64 / 100.0).round() / 10.0;
-    HeaderValue::from_str(&format!("page-cache;desc=\"hit\", page;dur={ms}")).ok()
+    // Tenths of a millisecond, rounded, written as integers (no float formatting on the
+    // cache-hit path).
+    let tenths = (elapsed.as_micros() + 50) / 100;
+    HeaderValue::from_str(&format!(
+        "page-cache;desc=\"hit\", page;dur={}.{}",
+        tenths / 10,
+        tenths % 10
+    ))
+    .ok()
 }
 
 /// What a buffered answer held, for its log line.

@@ -75,6 +75,18 @@ pub struct Metrics {
     /// use: counting a response is then one atomic add, not a lookup under the family's
     /// lock (it is done for every response).
     by_status: Box<[std::sync::OnceLock<Counter>]>,
+    /// Each page's series, taken from the families on its first buffered answer (page
+    /// ids come from descriptors, so the map stays as small as the portal).
+    pages: std::sync::RwLock<std::collections::HashMap<String, PageSeries>>,
+}
+
+/// One page's series, shared with the families that `/metrics` reads.
+#[derive(Debug)]
+struct PageSeries {
+    seconds: Histogram,
+    ttfb: Histogram,
+    /// `tessera_page_requests{status="200"}`, created at the page's first 200.
+    ok: std::sync::OnceLock<Counter>,
 }
 
 impl Default for Metrics {
@@ -89,6 +101,7 @@ impl Default for Metrics {
             by_status: (0..STATUS_CODES)
                 .map(|_| std::sync::OnceLock::new())
                 .collect(),
+            pages: std::sync::RwLock::default(),
         }
     }
 }
@@ -131,19 +144,42 @@ impl Metrics {
     /// A buffered page: [`Metrics::page`] and [`Metrics::page_ttfb`] (its first byte
     /// leaves with the rest) with one label made for both.
     pub fn buffered_page(&self, page: &str, status: u16, seconds: f64) {
+        let record = |series: &PageSeries| {
+            series.seconds.observe(seconds);
+            series.ttfb.observe(seconds);
+            if status == 200 {
+                series.ok.get_or_init(|| self.page_outcome(page, 200)).inc();
+            } else {
+                self.page_outcome(page, status).inc();
+            }
+        };
+        if let Ok(pages) = self.pages.read() {
+            if let Some(series) = pages.get(page) {
+                record(series);
+                return;
+            }
+        }
         let label = PageLabel {
             page: page.to_owned(),
         };
+        let series = PageSeries {
+            seconds: self.page_seconds.get_or_create(&label).clone(),
+            ttfb: self.page_ttfb_seconds.get_or_create(&label).clone(),
+            ok: std::sync::OnceLock::new(),
+        };
+        record(&series);
+        if let Ok(mut pages) = self.pages.write() {
+            pages.entry(label.page).or_insert(series);
+        }
+    }
+
+    fn page_outcome(&self, page: &str, status: u16) -> Counter {
         self.page_requests
             .get_or_create(&PageOutcome {
                 page: page.to_owned(),
                 status,
             })
-            .inc();
-        self.page_seconds.get_or_create(&label).observe(seconds);
-        self.page_ttfb_seconds
-            .get_or_create(&label)
-            .observe(seconds);
+            .clone()
     }
 
     /// The time until a page's status, headers and first bytes were ready. For a

@@ -210,6 +210,15 @@ fn get(path: &str, session: Option<&str>) -> Request<Body> {
     r.body(Body::empty()).expect("req")
 }
 
+/// A form POST (`application/x-www-form-urlencoded`) to `path` in `session`.
+fn form_post(path: &str, session: &str, body: String) -> Request<Body> {
+    Request::post(path)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, format!("tessera_session={session}"))
+        .body(Body::from(body))
+        .expect("req")
+}
+
 async fn csrf_of(state: &AppState, session: &str) -> String {
     let identity = tessera_channels::auth::identify(state, &{
         let mut h = http::HeaderMap::new();
@@ -263,13 +272,7 @@ async fn customization_persists_across_a_restart_and_shows_on_the_next_request()
     let before = send(&n.state, get("/", Some(&session))).await;
     assert!(!before.body.contains("<w>sunny</w>"));
 
-    let post = |body: String| {
-        Request::post("/pages/home/customize")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::COOKIE, format!("tessera_session={session}"))
-            .body(Body::from(body))
-            .expect("req")
-    };
+    let post = |body: String| form_post("/pages/home/customize", &session, body);
     let res = send(
         &n.state,
         post(format!(
@@ -496,11 +499,7 @@ async fn tampered_unknown_or_expired_cookies_are_anonymous() {
     let csrf = csrf_of(&n.state, &session).await;
     let out = send(
         &n.state,
-        Request::post("/logout")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::COOKIE, format!("tessera_session={session}"))
-            .body(Body::from(format!("csrf={csrf}")))
-            .expect("req"),
+        form_post("/logout", &session, format!("csrf={csrf}")),
     )
     .await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
@@ -865,13 +864,11 @@ async fn a_signed_in_user_is_read_from_the_store_once_and_again_when_they_change
     let csrf = csrf_of(&n.state, &session).await;
     let res = send(
         &n.state,
-        Request::post("/pages/home/customize")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::COOKIE, format!("tessera_session={session}"))
-            .body(Body::from(format!(
-                "csrf={csrf}&action=params&fragment=quotes&param.symbols=NESN"
-            )))
-            .expect("req"),
+        form_post(
+            "/pages/home/customize",
+            &session,
+            format!("csrf={csrf}&action=params&fragment=quotes&param.symbols=NESN"),
+        ),
     )
     .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
@@ -913,11 +910,7 @@ async fn a_signed_in_user_is_read_from_the_store_once_and_again_when_they_change
     // Signing out ends the session at once: sessions themselves are never kept.
     let res = send(
         &n.state,
-        Request::post("/logout")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::COOKIE, format!("tessera_session={session}"))
-            .body(Body::from(format!("csrf={csrf}")))
-            .expect("req"),
+        form_post("/logout", &session, format!("csrf={csrf}")),
     )
     .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);

@@ -54,12 +54,7 @@ impl Node {
         templates: &std::path::Path,
         store: Arc<dyn Store>,
     ) -> Result<Node, BenchError> {
-        let portal =
-            Portal::load(config, templates).map_err(|d| BenchError::Portal(d.to_string()))?;
-        let cancel = CancellationToken::new();
-        let state = tessera_channels::runtime::start(portal, store, &cancel)
-            .await
-            .map_err(|e| BenchError::Setup(format!("node start: {e}")))?;
+        let (state, cancel) = start_state(config, templates, store).await?;
         let admin_token = state.admin_token.as_deref().map(str::to_owned);
         let router = tessera_channels::app(state, None);
         Self::serve(router, admin_token, cancel).await
@@ -69,12 +64,12 @@ impl Node {
     /// accepted connection, which `tessera_channels::server::serve` (axum's default)
     /// does not do. Served by `axum::serve` directly, with the same connect info.
     pub async fn tessera_nodelay(dir: &PortalDir) -> Result<Node, BenchError> {
-        let portal = Portal::load(&dir.config_dir(), &dir.templates_dir())
-            .map_err(|d| BenchError::Portal(d.to_string()))?;
-        let cancel = CancellationToken::new();
-        let state = tessera_channels::runtime::start(portal, memory_store().await?, &cancel)
-            .await
-            .map_err(|e| BenchError::Setup(format!("node start: {e}")))?;
+        let (state, cancel) = start_state(
+            &dir.config_dir(),
+            &dir.templates_dir(),
+            memory_store().await?,
+        )
+        .await?;
         let admin_token = state.admin_token.as_deref().map(str::to_owned);
         let router = tessera_channels::app(state, None);
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -122,13 +117,7 @@ impl Node {
     /// `headers` (those Tessera sent: type, ETag, Cache-Control, Vary), so that both
     /// responses have the same bytes on the wire apart from the date.
     pub async fn static_response(page: Bytes, headers: HeaderMap) -> Result<Node, BenchError> {
-        let router = Router::new().route(
-            "/",
-            get(move || {
-                let (page, headers) = (page.clone(), headers.clone());
-                async move { (StatusCode::OK, headers, page).into_response() }
-            }),
-        );
+        let router = Router::new().route("/", static_route(page, headers));
         Self::serve(router, None, CancellationToken::new()).await
     }
 
@@ -144,19 +133,13 @@ impl Node {
         page: Bytes,
         headers: HeaderMap,
     ) -> Result<Node, BenchError> {
-        let portal = Portal::load(&dir.config_dir(), &dir.templates_dir())
-            .map_err(|d| BenchError::Portal(d.to_string()))?;
-        let cancel = CancellationToken::new();
-        let state = tessera_channels::runtime::start(portal, memory_store().await?, &cancel)
-            .await
-            .map_err(|e| BenchError::Setup(format!("node start: {e}")))?;
-        let routes = Router::new().route(
-            "/",
-            get(move || {
-                let (page, headers) = (page.clone(), headers.clone());
-                async move { (StatusCode::OK, headers, page).into_response() }
-            }),
-        );
+        let (state, cancel) = start_state(
+            &dir.config_dir(),
+            &dir.templates_dir(),
+            memory_store().await?,
+        )
+        .await?;
+        let routes = Router::new().route("/", static_route(page, headers));
         let router = tessera_channels::finish(routes, state, None);
         Self::serve(router, None, cancel).await
     }
@@ -231,6 +214,32 @@ pub async fn file_store() -> Result<(Arc<dyn Store>, tempfile::TempDir), BenchEr
 }
 
 /// A new, empty in-memory SQLite store.
+/// `GET` answered with `page` and exactly `headers`, from memory.
+fn static_route<S: Clone + Send + Sync + 'static>(
+    page: Bytes,
+    headers: HeaderMap,
+) -> axum::routing::MethodRouter<S> {
+    get(move || {
+        let (page, headers) = (page.clone(), headers.clone());
+        async move { (StatusCode::OK, headers, page).into_response() }
+    })
+}
+
+/// A node's state over the portal in `config` and `templates` and over `store`, wired
+/// as `tessera serve` wires it; cancel the token to stop its background tasks.
+async fn start_state(
+    config: &std::path::Path,
+    templates: &std::path::Path,
+    store: Arc<dyn Store>,
+) -> Result<(tessera_channels::AppState, CancellationToken), BenchError> {
+    let portal = Portal::load(config, templates).map_err(|d| BenchError::Portal(d.to_string()))?;
+    let cancel = CancellationToken::new();
+    let state = tessera_channels::runtime::start(portal, store, &cancel)
+        .await
+        .map_err(|e| BenchError::Setup(format!("node start: {e}")))?;
+    Ok((state, cancel))
+}
+
 pub async fn memory_store() -> Result<Arc<dyn Store>, BenchError> {
     tessera_store::open("sqlite::memory:")
         .await

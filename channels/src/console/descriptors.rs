@@ -53,30 +53,28 @@ async fn step(
     Form(form): Form<RollbackForm>,
     dry_run: bool,
 ) -> Response {
-    let Ok(version) = form.version.trim().parse::<i64>() else {
-        let msg = format!("“{}” is not a version number.", form.version);
-        return descriptors_page(
-            &state,
-            &operator,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            None,
-            Some(msg),
-        )
-        .await;
-    };
     let reason = form.reason.trim();
-    if reason.is_empty() {
-        let msg = "Say why you roll back: the reason goes into the version list and the audit log."
-            .to_owned();
-        return descriptors_page(
-            &state,
-            &operator,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            None,
-            Some(msg),
-        )
-        .await;
-    }
+    let version = match form.version.trim().parse::<i64>() {
+        Err(_) => Err(format!("“{}” is not a version number.", form.version)),
+        Ok(_) if reason.is_empty() => Err(
+            "Say why you roll back: the reason goes into the version list and the audit log."
+                .to_owned(),
+        ),
+        Ok(version) => Ok(version),
+    };
+    let version = match version {
+        Ok(version) => version,
+        Err(msg) => {
+            return descriptors_page(
+                &state,
+                &operator,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(msg),
+            )
+            .await
+        }
+    };
     let actor = crate::admin::descriptors::changed_by(&operator.actor, reason);
     match state.registry.rollback(version, &actor, dry_run).await {
         Ok(outcome) => {

@@ -223,6 +223,18 @@ impl FragmentCache {
         self.entries.get(key)
     }
 
+    /// A new entry for `key`, with the next version.
+    fn new_entry(&self, key: &StageKey, value: StageValue, retain_for: Duration) -> Arc<Entry> {
+        let version = self.next_version.fetch_add(1, Ordering::Relaxed);
+        Arc::new(Entry::new(
+            version,
+            value,
+            self.now_ms(),
+            retain_for,
+            key.weight(),
+        ))
+    }
+
     /// Stores a value with its dependencies and returns the entry. When a dependency has
     /// already left the cache the value is returned but not stored.
     pub fn insert(
@@ -232,14 +244,8 @@ impl FragmentCache {
         deps: &Deps,
         retain_for: Duration,
     ) -> Arc<Entry> {
-        let version = self.next_version.fetch_add(1, Ordering::Relaxed);
-        let entry = Arc::new(Entry::new(
-            version,
-            value,
-            self.now_ms(),
-            retain_for,
-            key.weight(),
-        ));
+        let entry = self.new_entry(&key, value, retain_for);
+        let version = entry.version;
         let added = self
             .graph
             .lock()
@@ -286,14 +292,8 @@ impl FragmentCache {
         if let Some(existing) = self.entries.get(&key) {
             return existing;
         }
-        let version = self.next_version.fetch_add(1, Ordering::Relaxed);
-        let entry = Arc::new(Entry::new(
-            version,
-            value,
-            self.now_ms(),
-            retain_for,
-            key.weight(),
-        ));
+        let entry = self.new_entry(&key, value, retain_for);
+        let version = entry.version;
         // Under the lock no invalidation can come between the graph and the cache.
         if graph.add_entry(version, key.clone(), deps) {
             self.entries.insert(key, entry.clone());

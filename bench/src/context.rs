@@ -73,6 +73,8 @@ pub struct Summary {
     pub p50: Duration,
     pub p90: Duration,
     pub p99: Duration,
+    /// The servers' CPU time per request (median over the runs that have it).
+    pub cpu_per_request: Option<Duration>,
     /// Failed requests over all runs (socket errors and non-2xx/3xx).
     pub errors: u64,
     pub requests: u64,
@@ -89,6 +91,11 @@ impl Summary {
             p50: pick(|r| r.p50),
             p90: pick(|r| r.p90),
             p99: pick(|r| r.p99),
+            cpu_per_request: {
+                let cpu: Vec<Duration> =
+                    runs.iter().filter_map(WrkReport::cpu_per_request).collect();
+                (!cpu.is_empty()).then(|| median_duration(cpu))
+            },
             errors: runs.iter().map(WrkReport::errors).sum(),
             requests: runs.iter().map(|r| r.requests).sum(),
             runs,
@@ -210,14 +217,19 @@ impl Context {
     ) -> Result<WrkReport, BenchError> {
         let connections = run.connections;
         eprintln!("  {label}: {run}");
-        let report = wrk::run(&run).await?;
+        let cpu_before = crate::cpu::process_cpu();
+        let mut report = wrk::run(&run).await?;
+        report.server_cpu = cpu_before
+            .zip(crate::cpu::process_cpu())
+            .map(|(before, after)| after.saturating_sub(before));
         eprintln!(
-            "  {label}: {:.0} req/s, p50 {}, p99 {}, max {}, errors {}",
+            "  {label}: {:.0} req/s, p50 {}, p99 {}, max {}, errors {}, server CPU/request {}",
             report.requests_per_sec,
             ms(report.p50),
             ms(report.p99),
             ms(report.latency_max),
-            report.errors()
+            report.errors(),
+            us(report.cpu_per_request())
         );
         self.measurements.push(Measurement {
             scenario,
@@ -273,6 +285,14 @@ impl Context {
 }
 
 /// A duration as milliseconds with two decimals: `81.25 ms`.
+/// `12.3 µs`, or `—` when not measured.
+pub fn us(d: Option<Duration>) -> String {
+    d.map_or_else(
+        || "—".to_owned(),
+        |d| format!("{:.1} µs", d.as_secs_f64() * 1e6),
+    )
+}
+
 pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }

@@ -26,6 +26,7 @@
 pub mod check;
 pub mod child;
 pub mod context;
+pub mod cpu;
 pub mod machine;
 pub mod node;
 pub mod page;

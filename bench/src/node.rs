@@ -169,6 +169,41 @@ impl Node {
         })
     }
 
+    /// The least an aggregator can do, for reference (S2): `GET /` asks every URL in
+    /// `backends` at once through one pooled reqwest client, waits for all, and answers
+    /// their bodies one after the other — no descriptors, no service-access layers, no
+    /// templates, no caches, no identity, no middleware. What a page takes over this is
+    /// what Tessera adds; what this takes over the slowest backend alone is the hops of
+    /// a fan-out on this machine.
+    pub async fn bare_fanout(backends: Vec<String>) -> Result<Node, BenchError> {
+        let client = reqwest::Client::new();
+        let backends: Arc<[String]> = backends.into();
+        let route = get(move || {
+            let (client, backends) = (client.clone(), backends.clone());
+            async move {
+                let bodies = futures::future::join_all(backends.iter().map(|url| {
+                    let client = client.clone();
+                    async move { client.get(url).send().await?.bytes().await }
+                }))
+                .await;
+                let mut page = Vec::new();
+                for body in bodies {
+                    match body {
+                        Ok(b) => page.extend_from_slice(&b),
+                        Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+                    }
+                }
+                ([(header::CONTENT_TYPE, "text/html")], page).into_response()
+            }
+        });
+        Self::serve(
+            Router::new().route("/", route),
+            None,
+            CancellationToken::new(),
+        )
+        .await
+    }
+
     /// The address the server listens on (`127.0.0.1:PORT`).
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -227,6 +262,42 @@ fn static_route<S: Clone + Send + Sync + 'static>(
 
 /// A node's state over the portal in `config` and `templates` and over `store`, wired
 /// as `tessera serve` wires it; cancel the token to stop its background tasks.
+/// The node's routers in this process, without a listener: Tessera's whole app over the
+/// portal in `dir` (as [`Node::tessera`] serves it) and, once [`Routers::with_static`]
+/// has the bytes, a static route behind the same stack (as
+/// [`Node::static_through_stack`]). For microbenchmarks of the request path without the
+/// network (`benches/request_path.rs`). The node's background tasks stop on drop.
+pub struct Routers {
+    pub app: Router,
+    pub static_stack: Option<Router>,
+    state: tessera_channels::AppState,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl Routers {
+    pub async fn start(dir: &PortalDir) -> Result<Routers, BenchError> {
+        let (state, cancel) = start_state(
+            &dir.config_dir(),
+            &dir.templates_dir(),
+            memory_store().await?,
+        )
+        .await?;
+        Ok(Routers {
+            app: tessera_channels::app(state.clone(), None),
+            static_stack: None,
+            state,
+            _stop: cancel.drop_guard(),
+        })
+    }
+
+    /// Adds the static route answering `page` with `headers` behind the same stack.
+    pub fn with_static(mut self, page: Bytes, headers: HeaderMap) -> Routers {
+        let routes = Router::new().route("/", static_route(page, headers));
+        self.static_stack = Some(tessera_channels::finish(routes, self.state.clone(), None));
+        self
+    }
+}
+
 async fn start_state(
     config: &std::path::Path,
     templates: &std::path::Path,

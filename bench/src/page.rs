@@ -87,6 +87,11 @@ impl BenchPage {
         Node::static_through_stack(&self.portal, page, headers).await
     }
 
+    /// The portal folder the node serves.
+    pub fn portal(&self) -> &PortalDir {
+        &self.portal
+    }
+
     /// Data calls received by all backends so far (hanging ones counted on arrival).
     pub fn backend_calls(&self) -> u64 {
         self.backends.iter().map(SimServer::calls).sum()

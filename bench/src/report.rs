@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::child::mib;
-use crate::context::{ms, Context, Options};
+use crate::context::{ms, us, Context, Options};
 use crate::machine::Machine;
 use crate::ScenarioId;
 
@@ -70,8 +70,8 @@ pub fn runs_table(ctx: &Context) -> String {
         .measurement(ScenarioId::Static.name())
         .map(|r| r.requests_per_sec);
     let mut out = String::from(
-        "| run | conns | requests | req/s | req/s vs static | p50 | p90 | p99 | max | errors | backend calls/page |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| run | conns | requests | req/s | req/s vs static | p50 | p90 | p99 | max | errors | backend calls/page | server CPU/request |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for m in &ctx.measurements {
         let r = &m.report;
@@ -81,7 +81,7 @@ pub fn runs_table(ctx: &Context) -> String {
         );
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} |",
             m.label,
             m.connections,
             r.requests,
@@ -95,7 +95,8 @@ pub fn runs_table(ctx: &Context) -> String {
             m.backend_calls.map_or_else(
                 || "—".to_owned(),
                 |c| format!("{:.2}", c as f64 / r.requests.max(1) as f64)
-            )
+            ),
+            us(r.cpu_per_request())
         );
     }
     out
@@ -105,8 +106,8 @@ pub fn runs_table(ctx: &Context) -> String {
 /// median on its own), and every run's requests/s.
 pub fn medians_table(ctx: &Context) -> String {
     let mut out = String::from(
-        "| arm (medians) | conns | runs | req/s | p50 | p90 | p99 | errors | req/s of each run |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "| arm (medians) | conns | runs | req/s | p50 | p90 | p99 | errors | server CPU/request | req/s of each run |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for s in &ctx.summaries {
         let each: Vec<String> = s
@@ -116,7 +117,7 @@ pub fn medians_table(ctx: &Context) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
             s.label,
             s.connections,
             s.runs.len(),
@@ -125,6 +126,7 @@ pub fn medians_table(ctx: &Context) -> String {
             ms(s.p90),
             ms(s.p99),
             s.errors,
+            us(s.cpu_per_request),
             each.join(", ")
         );
     }

@@ -42,12 +42,21 @@ pub struct WrkReport {
     pub socket_errors: SocketErrors,
     /// Responses whose status was not 2xx or 3xx.
     pub non_2xx_3xx: u64,
+    /// CPU the harness process (the servers under test) spent during the run; not
+    /// wrk's output: set by the harness around the run ([`crate::cpu`]).
+    pub server_cpu: Option<Duration>,
 }
 
 impl WrkReport {
     /// Every kind of failed request together: socket errors and non-2xx/3xx answers.
     pub fn errors(&self) -> u64 {
         self.socket_errors.total() + self.non_2xx_3xx
+    }
+
+    /// The servers' CPU time per request of the run.
+    pub fn cpu_per_request(&self) -> Option<Duration> {
+        let cpu = self.server_cpu?;
+        (self.requests > 0).then(|| cpu / u32::try_from(self.requests).unwrap_or(u32::MAX))
     }
 }
 
@@ -233,6 +242,7 @@ pub fn parse(output: &str) -> Result<WrkReport, ParseError> {
         p99: p99.ok_or(ParseError::Missing("99% latency"))?,
         socket_errors,
         non_2xx_3xx,
+        server_cpu: None,
     })
 }
 

@@ -103,6 +103,8 @@ pub(super) async fn run(ctx: &mut Context, probe: &Probe) -> Result<(), BenchErr
     interleave::no_failed_requests(ctx, id, &subject);
     judge_cost(ctx, id, "static through Tessera's stack", &stack, &subject);
     judge_cost(ctx, id, "bare static", &bare, &subject);
+    interleave::cpu_note(ctx, id, &subject, &stack);
+    interleave::cpu_note(ctx, id, &subject, &bare);
     Ok(())
 }
 

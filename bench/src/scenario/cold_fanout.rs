@@ -4,11 +4,17 @@
 //! little Tessera adds on top.
 //!
 //! Targets: p50 within 1 ms of 80 ms, p99 within 4 ms of it.
+//!
+//! Reference runs (not targets) say what bounds the latency: the 80 ms backend alone,
+//! the page with one connection, and the least an aggregator can do — a bare fan-out
+//! (reqwest and `join_all`, nothing of Tessera) over the same eight backends, with 8
+//! connections and with 1.
 
 use std::time::Duration;
 
 use crate::check::Expect;
 use crate::context::ms;
+use crate::node::Node;
 use crate::page::BenchPage;
 use crate::portal::FRAGMENTS;
 use crate::probe::Probe;
@@ -18,6 +24,10 @@ use crate::{BenchError, Context, ScenarioId};
 pub(crate) const BACKEND_ALONE: &str = "s2: the 80 ms backend alone";
 /// Label of the reference run with one connection.
 pub(crate) const ONE_CONNECTION: &str = "s2-cold-fanout, 1 connection";
+/// Labels of the reference runs against the least possible aggregator
+/// ([`Node::bare_fanout`]).
+pub(crate) const BARE_FANOUT: &str = "s2: bare fan-out (reqwest, join_all; no Tessera)";
+pub(crate) const BARE_FANOUT_ONE: &str = "s2: bare fan-out, 1 connection";
 
 pub(super) async fn run(ctx: &mut Context, probe: &Probe) -> Result<(), BenchError> {
     let id = ScenarioId::S2ColdFanout;
@@ -76,5 +86,37 @@ async fn diagnose(ctx: &mut Context, page: &BenchPage) -> Result<(), BenchError>
     )
     .await?;
     super::measure_page(ctx, id, ONE_CONNECTION, page, 1).await?;
+    let urls = (0..FRAGMENTS)
+        .map(|i| page.backend_url(i))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| BenchError::Setup("a backend is missing".into()))?;
+    let bare = Node::bare_fanout(urls).await?;
+    for (label, connections) in [
+        (BARE_FANOUT, super::FANOUT_CONNECTIONS),
+        (BARE_FANOUT_ONE, 1),
+    ] {
+        ctx.measure(id, label, &bare.url(), connections, duration)
+            .await?;
+    }
+    let p50 = |label: &str| ctx.measurement(label).map(|r| r.p50);
+    if let (Some(page8), Some(bare8), Some(page1), Some(bare1), Some(alone)) = (
+        p50(id.name()),
+        p50(BARE_FANOUT),
+        p50(ONE_CONNECTION),
+        p50(BARE_FANOUT_ONE),
+        p50(BACKEND_ALONE),
+    ) {
+        let over = |a: Duration, b: Duration| {
+            let d = a.as_secs_f64() - b.as_secs_f64();
+            format!("{:+.2} ms", d * 1e3)
+        };
+        ctx.note(format!(
+            "{id}: p50 of the page over the bare fan-out (what Tessera adds): {} at {} connections, {} at 1; the bare fan-out over the 80 ms backend alone (the hops of a fan-out on this machine): {}",
+            over(page8, bare8),
+            super::FANOUT_CONNECTIONS,
+            over(page1, bare1),
+            over(bare8, alone)
+        ));
+    }
     Ok(())
 }

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::context::Summary;
+use crate::context::{us, Summary};
 use crate::page::BenchPage;
 use crate::wrk::WrkRun;
 use crate::{BenchError, Context, ScenarioId};
@@ -76,4 +76,19 @@ pub(crate) fn no_failed_requests(ctx: &mut Context, id: ScenarioId, arm: &Summar
         ),
         arm.errors == 0,
     );
+}
+
+/// Notes what the servers spent per request in `subject` against `base` (medians): the
+/// CPU side of a throughput comparison, steadier between invocations than requests/s.
+pub(crate) fn cpu_note(ctx: &mut Context, id: ScenarioId, subject: &Summary, base: &Summary) {
+    if let (Some(s), Some(b)) = (subject.cpu_per_request, base.cpu_per_request) {
+        ctx.note(format!(
+            "{id}: server CPU per request, {} {} vs {} {}: {:.2} ×",
+            subject.label,
+            us(Some(s)),
+            base.label,
+            us(Some(b)),
+            s.as_secs_f64() / b.as_secs_f64().max(f64::MIN_POSITIVE)
+        ));
+    }
 }

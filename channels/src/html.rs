@@ -119,7 +119,9 @@ async fn page_response(
         .unwrap_or_default();
     let delivery = delivery_override(uri).unwrap_or(page_delivery);
     if delivery != Delivery::Buffered {
-        return match engine.stream_page(request.clone(), delivery).await {
+        // Boxed, as the streamed page's future is large and would otherwise size every
+        // buffered page's future (cache hits included) the same.
+        return match Box::pin(engine.stream_page(request.clone(), delivery)).await {
             Ok(stream) => {
                 let status = if stream.redirect.is_some() {
                     302

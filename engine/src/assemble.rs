@@ -136,7 +136,7 @@ pub async fn produce_planned(
             r
         };
         Slot {
-            region: p.region,
+            region: p.region.to_owned(),
             optional: p.optional,
             primary: p.primary,
             result,
@@ -172,7 +172,7 @@ pub fn page_stage(
     page: &PageDef,
     slots: Vec<Slot>,
     request: &PortalRequest,
-    instance: &Instance,
+    instance: &Instance<'_>,
 ) -> Result<PageOutput, EngineError> {
     let cache = fragments.cache();
     let per_user = instance.user.is_some() || slots.iter().any(|s| s.result.per_user);
@@ -251,7 +251,7 @@ pub fn page_stage(
             entries: slots.iter().filter_map(|s| s.result.version).collect(),
             page: Some(Arc::from(page.id.as_str())),
             user: instance.user.clone(),
-            templates: vec![Arc::from(instance.layout.as_str())],
+            templates: vec![Arc::from(&*instance.layout)],
             ..Deps::default()
         };
         let value = PageValue::new(

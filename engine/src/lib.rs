@@ -144,14 +144,16 @@ impl Engine {
         if let Some(out) = page_cache::whole(&self.fragments, &page, &instance) {
             return Ok(out);
         }
-        self.assemble(&page, planned, &instance, request).await
+        // Boxed: the assembly's future (the whole fan-out) is large, and inline it would
+        // make every hit's future as large, to be moved and boxed by the router.
+        Box::pin(self.assemble(&page, planned, &instance, request)).await
     }
 
     async fn assemble(
         &self,
         page: &tessera_descriptors::PageDef,
         planned: Vec<personalize::Planned<'_>>,
-        instance: &page_cache::Instance,
+        instance: &page_cache::Instance<'_>,
         request: &PortalRequest,
     ) -> Result<PageOutput, EngineError> {
         let slots = assemble::produce_planned(&self.fragments, page, request, planned).await;

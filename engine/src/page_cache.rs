@@ -25,6 +25,7 @@
 //! cached markup is kept and its freshness renewed; changed, the layout is rendered again
 //! and the new page replaces the old one under the same key.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use tessera_descriptors::{FragmentDef, PageDef, ParamValue, Portal};
@@ -37,10 +38,11 @@ use crate::request::PortalRequest;
 
 /// The page instance a request asks for: the page stage's key and what went into it.
 #[derive(Debug, Clone)]
-pub struct Instance {
+pub struct Instance<'a> {
     pub key: StageKey,
-    /// The layout template for the request's channel.
-    pub layout: String,
+    /// The layout template for the request's channel (borrowed from the page unless the
+    /// channel has a variant of its own).
+    pub layout: Cow<'a, str>,
     pub reads: LayoutReads,
     /// Set when the layout or a produced fragment reads the user (or fetches per user):
     /// the page is this user's alone.
@@ -116,17 +118,20 @@ fn reads_at(
 /// The instance of `page` that `planned` (the request's slots) makes, for this request.
 /// `generation` identifies the portal version: a new descriptor set (another template,
 /// another navigation) never meets pages of the old one.
-pub fn instance(
+pub fn instance<'a>(
     generation: u64,
     fragments: &Fragments,
-    page: &PageDef,
+    page: &'a PageDef,
     planned: &[Planned<'_>],
     request: &PortalRequest,
-) -> Instance {
+) -> Instance<'a> {
     let portal = fragments.portal();
     let renderer = fragments.renderer();
     let channel = request.channel.key();
-    let layout = renderer.for_channel(&page.layout, channel).into_owned();
+    let layout = match renderer.for_channel(&page.layout, channel) {
+        Cow::Borrowed(_) => Cow::Borrowed(page.layout.as_str()),
+        Cow::Owned(variant) => Cow::Owned(variant),
+    };
     let reads = LayoutReads {
         user: renderer.reads_user(&layout),
         profile: renderer.reads_profile(&layout),
@@ -206,7 +211,7 @@ fn hash_params(h: &mut KeyHasher, params: &Params) {
 /// The fast path: the instance's page, whole, when it is cached, not soft-invalidated
 /// and every source behind it is still fresh. Nothing is produced, fetched or rendered;
 /// the answer's `slots` are empty and `fragments_produced` is false.
-pub fn whole(fragments: &Fragments, page: &PageDef, instance: &Instance) -> Option<PageOutput> {
+pub fn whole(fragments: &Fragments, page: &PageDef, instance: &Instance<'_>) -> Option<PageOutput> {
     let cache = fragments.cache();
     let entry = cache.get(&instance.key)?;
     let value = entry.page()?;

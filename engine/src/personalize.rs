@@ -10,7 +10,8 @@ use crate::request::PortalRequest;
 /// One slot of a user's page instance.
 #[derive(Debug)]
 pub struct Planned<'a> {
-    pub region: String,
+    /// The region's name, as the page descriptor spells it.
+    pub region: &'a str,
     pub def: &'a FragmentDef,
     pub params: Params,
     pub optional: bool,
@@ -44,12 +45,14 @@ pub fn plan<'a>(
                 let Some(def) = portal.fragments.get(&s.fragment) else {
                     continue;
                 };
-                if !page.regions.iter().any(|r| r.name == s.region) || !request.allows(&def.access)
-                {
+                let Some(region) = page.regions.iter().find(|r| r.name == s.region) else {
+                    continue;
+                };
+                if !request.allows(&def.access) {
                     continue;
                 }
                 out.push(Planned {
-                    region: s.region.clone(),
+                    region: &region.name,
                     def,
                     params: page_params(&s.fragment),
                     optional: false,
@@ -66,7 +69,7 @@ pub fn plan<'a>(
                         continue;
                     };
                     out.push(Planned {
-                        region: region.name.clone(),
+                        region: &region.name,
                         def,
                         params: slot.params.clone(),
                         optional: slot.optional,
@@ -88,6 +91,11 @@ pub fn plan<'a>(
 /// page's and the descriptor's defaults. A stored value the descriptor no longer
 /// accepts is ignored.
 fn apply_profile(p: &mut Planned<'_>, request: &PortalRequest) {
+    // Most requests (guests, users who chose nothing) have nothing to apply: no names
+    // to format.
+    if p.def.params.is_empty() || request.profile.values().is_empty() {
+        return;
+    }
     for decl in &p.def.params {
         let name = format!("fragment.{}.{}", p.def.id, decl.name);
         if let Some(raw) = request.profile.get(&name) {

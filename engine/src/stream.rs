@@ -209,7 +209,7 @@ impl Running {
             let Some(def) = engine.portal().fragments.get(&p.def.id).cloned() else {
                 continue;
             };
-            shape.push((p.region.clone(), p.optional, p.primary));
+            shape.push((p.region.to_owned(), p.optional, p.primary));
             defs.push(def.clone());
             if !p.allowed {
                 results.push(Some(engine.fragments().placeholder(

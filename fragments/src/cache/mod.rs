@@ -153,7 +153,10 @@ impl moka::Expiry<StageKey, Arc<Entry>> for Retain {
 }
 
 pub struct FragmentCache {
-    entries: Cache<StageKey, Arc<Entry>>,
+    /// Keyed with foldhash's quality hasher, seeded per process: keys hold request
+    /// values (parameters, user ids), so the seed matters; SipHash, the default, cost
+    /// more than the rest of the lookup.
+    entries: Cache<StageKey, Arc<Entry>, foldhash::quality::RandomState>,
     graph: Mutex<Graph>,
     /// Versions moka removed (any cause), queued by its listener: the listener must not
     /// take the graph lock while moka may be called under it.
@@ -190,7 +193,7 @@ impl FragmentCache {
                     q.push(v.version);
                 }
             })
-            .build();
+            .build_with_hasher(foldhash::quality::RandomState::default());
         Self {
             entries,
             graph: Mutex::new(Graph::default()),

@@ -116,8 +116,10 @@ pub async fn page(
     extensions: axum::http::Extensions,
 ) -> Response {
     let identity = identify(&state, &headers).await;
+    let engine = state.engine();
     let mut request = crate::html::portal_request(
         &state,
+        &engine,
         &identity,
         Some(id.clone()),
         Channel::Json,
@@ -137,7 +139,7 @@ pub async fn page(
             Err(_) => error(StatusCode::FORBIDDEN, "this page is not available to you"),
         };
     }
-    match state.engine().render_page(&request).await {
+    match engine.render_page(&request).await {
         Ok(out) => Json(PageJson {
             id: &out.page_id,
             title: &out.title,

@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use tessera_descriptors::Delivery;
-use tessera_engine::{Channel, EngineError, LayoutSlot, PageLayout, PortalRequest};
+use tessera_engine::{Channel, Engine, EngineError, LayoutSlot, PageLayout, PortalRequest};
 use tessera_fragments::Status;
 use tokio::time::Instant;
 
@@ -50,13 +50,13 @@ pub async fn light_page(
 /// when the page is customizable.
 pub async fn portal_request(
     state: &AppState,
+    engine: &Engine,
     identity: &Identity,
     page: Option<String>,
     channel: Channel,
     path: &str,
 ) -> PortalRequest {
     let mut request = identity.request(page, channel, path);
-    let engine = state.engine();
     let portal = engine.portal();
     let page_id = request
         .page
@@ -95,10 +95,11 @@ async fn page_response(
 ) -> Response {
     let started = Instant::now();
     let (uri, headers) = (&req.uri, &req.headers);
-    let identity = identify(state, headers).await;
-    let mut request = portal_request(state, &identity, page, channel, uri.path()).await;
-    request.trace = crate::trace::of(&req.extensions);
+    // One load of the current portal version for the whole request.
     let engine = state.engine();
+    let identity = identify(state, headers).await;
+    let mut request = portal_request(state, &engine, &identity, page, channel, uri.path()).await;
+    request.trace = crate::trace::of(&req.extensions);
     let portal = engine.portal();
     // Metrics and the page's log line are labelled with descriptor ids only: a request
     // for a page that does not exist is counted by status, not by its path.
@@ -186,9 +187,10 @@ async fn page_response(
             if let Ok(v) = HeaderValue::from_str(&out.etag) {
                 h.insert(header::ETAG, v);
             }
-            if let Ok(v) = cache_control {
-                h.insert(header::CACHE_CONTROL, v);
-            }
+            h.insert(
+                header::CACHE_CONTROL,
+                cache_control.unwrap_or_else(|_| HeaderValue::from_static("no-store")),
+            );
             // The page differs by who asks.
             h.insert(header::VARY, HeaderValue::from_static("Cookie"));
             if portal.settings.observability.server_timing {
@@ -226,13 +228,19 @@ async fn page_response(
 fn whole_page_timing(elapsed: std::time::Duration) -> Option<HeaderValue> {
     // Tenths of a millisecond, rounded, written as integers (no float formatting on the
     // cache-hit path).
+    use std::io::Write as _;
     let tenths = (elapsed.as_micros() + 50) / 100;
-    HeaderValue::from_str(&format!(
+    let mut buf = [0u8; 64];
+    let mut w = &mut buf[..];
+    write!(
+        w,
         "page-cache;desc=\"hit\", page;dur={}.{}",
         tenths / 10,
         tenths % 10
-    ))
-    .ok()
+    )
+    .ok()?;
+    let written = 64 - w.len();
+    HeaderValue::from_bytes(&buf[..written]).ok()
 }
 
 /// What a buffered answer held, for its log line.
@@ -257,8 +265,8 @@ fn observe_page(
 ) {
     let elapsed = started.elapsed();
     if let Some(page) = page {
-        let engine = state.engine();
-        engine
+        state
+            .registry
             .metrics()
             .buffered_page(page, status.as_u16(), elapsed.as_secs_f64());
     }
@@ -462,15 +470,20 @@ impl AsRef<[u8]> for SharedMarkup {
 
 /// A page's response: the markup the page cache holds, sent as it is (no copy), with
 /// the headers of [`html`] (the caller sets the caching headers).
+/// A page's markup as the response body, without a copy. The caller sets the page's
+/// caching headers; the header map is sized for them and for what the middleware adds
+/// (request id, trace context, server timing), so that it does not grow on the way out.
 fn page_html(status: StatusCode, markup: std::sync::Arc<str>) -> Response {
-    let body = bytes::Bytes::from_owner(SharedMarkup(markup));
-    let mut res = (status, body).into_response();
-    let headers = res.headers_mut();
+    let mut res = Response::new(axum::body::Body::from(bytes::Bytes::from_owner(
+        SharedMarkup(markup),
+    )));
+    *res.status_mut() = status;
+    let mut headers = HeaderMap::with_capacity(12);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    *res.headers_mut() = headers;
     res
 }
 
@@ -484,4 +497,35 @@ pub fn html(status: StatusCode, body: String) -> Response {
     // Error pages and anything not given its own caching headers is not kept.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_whole_page_hit_is_timed_in_tenths_of_a_millisecond() {
+        let header = |micros| whole_page_timing(Duration::from_micros(micros)).expect("a value");
+        assert_eq!(header(1_249), r#"page-cache;desc="hit", page;dur=1.2"#);
+        assert_eq!(header(1_250), r#"page-cache;desc="hit", page;dur=1.3"#);
+        assert_eq!(header(0), r#"page-cache;desc="hit", page;dur=0.0"#);
+        // The longest duration still fits the buffer.
+        let longest = header(u64::MAX);
+        assert!(
+            longest.to_str().expect("ascii").ends_with(".6"),
+            "{longest:?}"
+        );
+    }
+
+    #[test]
+    fn a_page_body_is_the_markup_with_its_content_type() {
+        let res = page_html(StatusCode::OK, std::sync::Arc::from("<p>hi</p>"));
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+        assert!(res.headers().capacity() >= 12);
+    }
 }

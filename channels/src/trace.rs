@@ -172,7 +172,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
             tracing::debug!(status, latency_ms, "request finished");
         }
     });
-    state.engine().metrics().response(status);
+    state.registry.metrics().response(status);
     if let Some(id) = id {
         res.headers_mut().insert(REQUEST_ID, id);
     }

@@ -118,7 +118,7 @@ pub async fn produce_planned(
             let started = Instant::now();
             let span = fragment_span(&p.def.id);
             let produced = fragments
-                .produce_in(p.def, p.params, ctx)
+                .produce_in(p.def, p.params.into_owned(), ctx)
                 .instrument(span.clone());
             let r = match timeout_at(deadline, produced).await {
                 Ok(r) => r,

@@ -12,6 +12,7 @@
 
 pub mod assemble;
 pub mod error;
+pub mod histogram;
 pub mod metrics;
 pub mod page_cache;
 pub mod personalize;

@@ -14,9 +14,12 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
 use tessera_fragments::{FragmentResult, Status};
+
+use crate::histogram::SecondsHistogram;
 
 /// Upper bounds (seconds) of every time histogram here: the same as the backend latency
 /// buckets, so page, fragment and backend times line up.
@@ -24,8 +27,8 @@ pub const SECONDS_BUCKETS: [f64; 12] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-fn seconds_histogram() -> Histogram {
-    Histogram::new(SECONDS_BUCKETS)
+fn seconds_histogram() -> SecondsHistogram {
+    SecondsHistogram::new(SECONDS_BUCKETS)
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -57,7 +60,7 @@ pub struct StatusLabel {
     pub status: u16,
 }
 
-type Seconds<L> = Family<L, Histogram, fn() -> Histogram>;
+type Seconds<L> = Family<L, SecondsHistogram, fn() -> SecondsHistogram>;
 
 /// Status codes 0–599 get a cached counter (HTTP's are 100–599).
 const STATUS_CODES: usize = 600;
@@ -76,15 +79,17 @@ pub struct Metrics {
     /// lock (it is done for every response).
     by_status: Box<[std::sync::OnceLock<Counter>]>,
     /// Each page's series, taken from the families on its first buffered answer (page
-    /// ids come from descriptors, so the map stays as small as the portal).
-    pages: std::sync::RwLock<std::collections::HashMap<String, PageSeries>>,
+    /// ids come from descriptors, so the map stays as small as the portal). Read on every
+    /// page without a lock or a shared reference count (`ArcSwap::load`); a new page
+    /// copies the map.
+    pages: arc_swap::ArcSwap<std::collections::HashMap<String, Arc<PageSeries>>>,
 }
 
 /// One page's series, shared with the families that `/metrics` reads.
 #[derive(Debug)]
 struct PageSeries {
-    seconds: Histogram,
-    ttfb: Histogram,
+    seconds: SecondsHistogram,
+    ttfb: SecondsHistogram,
     /// `tessera_page_requests{status="200"}`, created at the page's first 200.
     ok: std::sync::OnceLock<Counter>,
 }
@@ -101,7 +106,7 @@ impl Default for Metrics {
             by_status: (0..STATUS_CODES)
                 .map(|_| std::sync::OnceLock::new())
                 .collect(),
-            pages: std::sync::RwLock::default(),
+            pages: arc_swap::ArcSwap::default(),
         }
     }
 }
@@ -153,24 +158,26 @@ impl Metrics {
                 self.page_outcome(page, status).inc();
             }
         };
-        if let Ok(pages) = self.pages.read() {
-            if let Some(series) = pages.get(page) {
-                record(series);
-                return;
-            }
+        if let Some(series) = self.pages.load().get(page) {
+            record(series);
+            return;
         }
         let label = PageLabel {
             page: page.to_owned(),
         };
-        let series = PageSeries {
+        let series = Arc::new(PageSeries {
             seconds: self.page_seconds.get_or_create(&label).clone(),
             ttfb: self.page_ttfb_seconds.get_or_create(&label).clone(),
             ok: std::sync::OnceLock::new(),
-        };
+        });
         record(&series);
-        if let Ok(mut pages) = self.pages.write() {
-            pages.entry(label.page).or_insert(series);
-        }
+        self.pages.rcu(|pages| {
+            let mut pages = std::collections::HashMap::clone(pages);
+            pages
+                .entry(label.page.clone())
+                .or_insert_with(|| series.clone());
+            pages
+        });
     }
 
     fn page_outcome(&self, page: &str, status: u16) -> Counter {

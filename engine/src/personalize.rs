@@ -2,6 +2,8 @@
 //! page descriptor, the user's arrangement (customizable pages), their access tokens and
 //! their profile.
 
+use std::borrow::Cow;
+
 use tessera_descriptors::{FragmentDef, PageDef, Portal};
 use tessera_fragments::Params;
 
@@ -13,7 +15,8 @@ pub struct Planned<'a> {
     /// The region's name, as the page descriptor spells it.
     pub region: &'a str,
     pub def: &'a FragmentDef,
-    pub params: Params,
+    /// The page's values, borrowed from the descriptor until the profile changes one.
+    pub params: Cow<'a, Params>,
     pub optional: bool,
     pub primary: bool,
     pub minimized: bool,
@@ -30,8 +33,7 @@ pub fn plan<'a>(
     let page_params = |fragment: &str| {
         page.slots()
             .find(|s| s.fragment == fragment)
-            .map(|s| s.params.clone())
-            .unwrap_or_default()
+            .map_or_else(|| Cow::Owned(Params::new()), |s| Cow::Borrowed(&s.params))
     };
     let mut out = Vec::with_capacity(match request.layout.as_ref() {
         Some(layout) if page.customizable => layout.slots.len(),
@@ -71,7 +73,7 @@ pub fn plan<'a>(
                     out.push(Planned {
                         region: &region.name,
                         def,
-                        params: slot.params.clone(),
+                        params: Cow::Borrowed(&slot.params),
                         optional: slot.optional,
                         primary: slot.primary,
                         minimized: false,
@@ -101,7 +103,7 @@ fn apply_profile(p: &mut Planned<'_>, request: &PortalRequest) {
         if let Some(raw) = request.profile.get(&name) {
             match decl.parse_value(raw) {
                 Ok(v) => {
-                    p.params.insert(decl.name.clone(), v);
+                    p.params.to_mut().insert(decl.name.clone(), v);
                 }
                 Err(e) => {
                     tracing::debug!(fragment = %p.def.id, error = %e, "ignoring a stored parameter value")

@@ -228,7 +228,8 @@ impl Running {
                 continue;
             }
             results.push(None);
-            let (engine, request, params) = (engine.clone(), request.clone(), p.params);
+            let (engine, request, params) =
+                (engine.clone(), request.clone(), p.params.into_owned());
             pending.push(
                 async move {
                     let ctx = RenderContext {

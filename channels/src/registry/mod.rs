@@ -107,6 +107,9 @@ pub struct FileProblems {
 pub struct Registry {
     current: ArcSwap<Engine>,
     settings: Arc<Settings>,
+    /// The node's metrics: every portal version's engine carries this one on
+    /// (`engine_for`), so reading it needs no version.
+    metrics: Arc<tessera_engine::Metrics>,
     node: Option<Node>,
     file_problems: RwLock<Option<FileProblems>>,
     commits: broadcast::Sender<i64>,
@@ -132,6 +135,7 @@ impl Registry {
     pub fn fixed(engine: Engine) -> Self {
         Self {
             settings: Arc::new(engine.portal().settings.clone()),
+            metrics: engine.metrics().clone(),
             current: ArcSwap::from_pointee(engine),
             node: None,
             file_problems: RwLock::default(),
@@ -177,6 +181,7 @@ impl Registry {
         let settings = Arc::new(portal.settings.clone());
         let engine = engine_of(portal, fragments.clone());
         let registry = Registry {
+            metrics: engine.metrics().clone(),
             current: ArcSwap::from_pointee(engine),
             settings,
             node: Some(Node {
@@ -235,6 +240,12 @@ impl Registry {
     /// The portal version new requests are served with.
     pub fn current(&self) -> Arc<Engine> {
         self.current.load_full()
+    }
+
+    /// The node's metrics, the same in every version (no engine to load: the request
+    /// path reads them on every response).
+    pub fn metrics(&self) -> &Arc<tessera_engine::Metrics> {
+        &self.metrics
     }
 
     /// The node's settings, the same in every version.
@@ -541,6 +552,7 @@ impl Registry {
             }
             Err(e) => return Err(Refusal::Store(e)),
         };
+        debug_assert!(Arc::ptr_eq(candidate.metrics(), &self.metrics));
         self.current.store(Arc::new(candidate));
         preview.invalidates = old.invalidate(&targets, Mode::Hard, false);
         st.docs = next;
@@ -625,6 +637,7 @@ impl Registry {
         let old = self.current();
         let candidate = self.engine_for(node, portal.clone(), &old, &st.docs, next);
         let (_, targets) = impact::compare(&old, &portal, &candidate, &st.docs, next);
+        debug_assert!(Arc::ptr_eq(candidate.metrics(), &self.metrics));
         self.current.store(Arc::new(candidate));
         old.invalidate(&targets, Mode::Hard, false);
     }

@@ -13,7 +13,7 @@
 //! Their difference is what the cache-hit page path costs on top of the stack
 //! (identity, the page instance and its lookup, the page's headers and metrics).
 //!
-//! Run: `cargo bench -p tessera-bench --bench request_path` (about half a minute).
+//! Run: `cargo bench -p tessera-bench --bench request_path` (about a minute).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -108,11 +108,13 @@ fn request_path(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 rt.block_on(async {
                     let started = Instant::now();
-                    let tasks: Vec<_> = (0..2)
-                        .map(|_| {
+                    // `iters` requests in all, split between the two tasks.
+                    let tasks: Vec<_> = [iters / 2, iters - iters / 2]
+                        .into_iter()
+                        .map(|n| {
                             let router = router.clone();
                             tokio::spawn(async move {
-                                for _ in 0..iters.div_ceil(2) {
+                                for _ in 0..n {
                                     std::hint::black_box(call(&router).await);
                                 }
                             })
@@ -131,6 +133,17 @@ fn request_path(c: &mut Criterion) {
         page.backend_calls(),
         calls_after_warming,
         "the measured pages were not all served from the caches"
+    );
+    // And whole, from the page cache, not assembled again from cached fragments.
+    let (parts, _) = rt.block_on(call(&routers.app));
+    let timing = parts
+        .headers
+        .get("server-timing")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        timing.starts_with("page-cache;desc=\"hit\""),
+        "the page was not served whole from the page cache: Server-Timing {timing:?}"
     );
 }
 

@@ -284,7 +284,6 @@ impl Context {
     }
 }
 
-/// A duration as milliseconds with two decimals: `81.25 ms`.
 /// `12.3 µs`, or `—` when not measured.
 pub fn us(d: Option<Duration>) -> String {
     d.map_or_else(
@@ -293,6 +292,7 @@ pub fn us(d: Option<Duration>) -> String {
     )
 }
 
+/// A duration as milliseconds with two decimals: `81.25 ms`.
 pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }

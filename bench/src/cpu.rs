@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
-/// Linux's `USER_HZ`, the unit of `/proc/<pid>/stat`'s CPU times: 100 on every
-/// architecture Linux supports (it is fixed by the kernel ABI, not by `CONFIG_HZ`).
+/// Linux's `USER_HZ`, the unit of `/proc/<pid>/stat`'s CPU times: 100 on x86 and Arm,
+/// where the harness runs (fixed by the kernel ABI, not by `CONFIG_HZ`; Alpha's 1024 is
+/// the exception Tessera is not built for).
 const USER_HZ: u64 = 100;
 
 /// User plus system CPU time of this process so far (every thread, including ended
@@ -46,12 +47,5 @@ mod tests {
     fn a_truncated_line_is_none() {
         assert_eq!(parse_stat("4242 (x) S 1 2"), None);
         assert_eq!(parse_stat("no parenthesis"), None);
-    }
-
-    #[test]
-    fn this_process_has_a_cpu_time_that_does_not_go_back() {
-        let before = process_cpu().expect("/proc/self/stat is readable on Linux");
-        let after = process_cpu().expect("/proc/self/stat is readable on Linux");
-        assert!(after >= before);
     }
 }

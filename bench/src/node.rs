@@ -171,10 +171,11 @@ impl Node {
 
     /// The least an aggregator can do, for reference (S2): `GET /` asks every URL in
     /// `backends` at once through one pooled reqwest client, waits for all, and answers
-    /// their bodies one after the other — no descriptors, no service-access layers, no
-    /// templates, no caches, no identity, no middleware. What a page takes over this is
-    /// what Tessera adds; what this takes over the slowest backend alone is the hops of
-    /// a fan-out on this machine.
+    /// their bodies one after the other (502 if one fails) — no descriptors, no
+    /// service-access layers, no templates, no caches, no identity, no middleware, and
+    /// no coalescing: every request makes one call per backend. With one connection a
+    /// page takes what Tessera adds over this; what this takes over the slowest backend
+    /// alone is the hops of a fan-out on this machine.
     pub async fn bare_fanout(backends: Vec<String>) -> Result<Node, BenchError> {
         let client = reqwest::Client::new();
         let backends: Arc<[String]> = backends.into();
@@ -183,7 +184,15 @@ impl Node {
             async move {
                 let bodies = futures::future::join_all(backends.iter().map(|url| {
                     let client = client.clone();
-                    async move { client.get(url).send().await?.bytes().await }
+                    async move {
+                        client
+                            .get(url)
+                            .send()
+                            .await?
+                            .error_for_status()?
+                            .bytes()
+                            .await
+                    }
                 }))
                 .await;
                 let mut page = Vec::new();
@@ -260,8 +269,6 @@ fn static_route<S: Clone + Send + Sync + 'static>(
     })
 }
 
-/// A node's state over the portal in `config` and `templates` and over `store`, wired
-/// as `tessera serve` wires it; cancel the token to stop its background tasks.
 /// The node's routers in this process, without a listener: Tessera's whole app over the
 /// portal in `dir` (as [`Node::tessera`] serves it) and, once [`Routers::with_static`]
 /// has the bytes, a static route behind the same stack (as
@@ -298,6 +305,8 @@ impl Routers {
     }
 }
 
+/// A node's state over the portal in `config` and `templates` and over `store`, wired
+/// as `tessera serve` wires it; cancel the token to stop its background tasks.
 async fn start_state(
     config: &std::path::Path,
     templates: &std::path::Path,

@@ -131,9 +131,10 @@ async fn page_response(
                 };
                 let done = page_id.map(|page| {
                     let ttfb = started.elapsed().as_secs_f64();
-                    engine.metrics().page_ttfb(&page, ttfb);
+                    let metrics = state.registry.metrics();
+                    metrics.page_ttfb(&page, ttfb);
                     PageDone {
-                        metrics: engine.metrics().clone(),
+                        metrics: metrics.clone(),
                         page,
                         status,
                         started,
@@ -468,8 +469,6 @@ impl AsRef<[u8]> for SharedMarkup {
     }
 }
 
-/// A page's response: the markup the page cache holds, sent as it is (no copy), with
-/// the headers of [`html`] (the caller sets the caching headers).
 /// A page's markup as the response body, without a copy. The caller sets the page's
 /// caching headers; the header map is sized for them and for what the middleware adds
 /// (request id, trace context, server timing), so that it does not grow on the way out.
@@ -506,26 +505,38 @@ mod tests {
 
     #[test]
     fn a_whole_page_hit_is_timed_in_tenths_of_a_millisecond() {
-        let header = |micros| whole_page_timing(Duration::from_micros(micros)).expect("a value");
-        assert_eq!(header(1_249), r#"page-cache;desc="hit", page;dur=1.2"#);
-        assert_eq!(header(1_250), r#"page-cache;desc="hit", page;dur=1.3"#);
-        assert_eq!(header(0), r#"page-cache;desc="hit", page;dur=0.0"#);
-        // The longest duration still fits the buffer.
-        let longest = header(u64::MAX);
-        assert!(
-            longest.to_str().expect("ascii").ends_with(".6"),
-            "{longest:?}"
+        let header = |d| whole_page_timing(d).expect("a value");
+        let micros = Duration::from_micros;
+        assert_eq!(
+            header(micros(1_249)),
+            r#"page-cache;desc="hit", page;dur=1.2"#
+        );
+        assert_eq!(
+            header(micros(1_250)),
+            r#"page-cache;desc="hit", page;dur=1.3"#
+        );
+        assert_eq!(
+            header(Duration::ZERO),
+            r#"page-cache;desc="hit", page;dur=0.0"#
+        );
+        // The longest duration there is still fits the buffer.
+        assert_eq!(
+            header(Duration::MAX),
+            r#"page-cache;desc="hit", page;dur=18446744073709551616000.0"#
         );
     }
 
-    #[test]
-    fn a_page_body_is_the_markup_with_its_content_type() {
-        let res = page_html(StatusCode::OK, std::sync::Arc::from("<p>hi</p>"));
-        assert_eq!(res.status(), StatusCode::OK);
+    #[tokio::test]
+    async fn a_page_body_is_the_markup_with_its_content_type() {
+        let res = page_html(StatusCode::NOT_FOUND, std::sync::Arc::from("<p>hi</p>"));
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
         assert_eq!(
             res.headers()[header::CONTENT_TYPE],
             "text/html; charset=utf-8"
         );
-        assert!(res.headers().capacity() >= 12);
+        let body = axum::body::to_bytes(res.into_body(), 1024)
+            .await
+            .expect("body");
+        assert_eq!(&body[..], b"<p>hi</p>");
     }
 }

@@ -9,10 +9,11 @@
 //! - `page_cache` — the page stage's key (the page instance) and pages served whole
 //! - `error` — [`EngineError`]: why there is no page
 //! - `metrics` — [`Metrics`]: fragment outcomes and page times, recorded as pages are served
+//! - `personalize` — the user's page instance: which fragments, where, with which values
+//! - `stream` — pages delivered as their fragments arrive (in order or out of order)
 
 pub mod assemble;
 pub mod error;
-pub mod histogram;
 pub mod metrics;
 pub mod page_cache;
 pub mod personalize;

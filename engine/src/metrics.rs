@@ -19,13 +19,11 @@ use std::sync::Arc;
 
 use tessera_fragments::{FragmentResult, Status};
 
-use crate::histogram::SecondsHistogram;
+use tessera_service_access::histogram::SecondsHistogram;
 
 /// Upper bounds (seconds) of every time histogram here: the same as the backend latency
 /// buckets, so page, fragment and backend times line up.
-pub const SECONDS_BUCKETS: [f64; 12] = [
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+pub use tessera_service_access::histogram::SECONDS_BUCKETS;
 
 fn seconds_histogram() -> SecondsHistogram {
     SecondsHistogram::new(SECONDS_BUCKETS)

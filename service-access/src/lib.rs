@@ -14,6 +14,7 @@
 //! - `retry` — retries within attempts and a budget
 //! - `client` — the HTTP exchange, [`BackendRequest`]/[`BackendResponse`]
 //! - `stats` — counters and latency percentiles per service
+//! - `histogram` — the lock-free time histogram every time metric of the node uses
 //! - `health` — background health probes while a service is open or disabled
 //! - `view` — what operators see of a service ([`ServiceView`])
 //! - `trace` — the `traceparent` naming the exported call span (OpenTelemetry export on)
@@ -24,6 +25,7 @@ pub mod client;
 pub mod error;
 mod evolve;
 pub mod health;
+pub mod histogram;
 pub mod limit;
 pub mod retry;
 pub mod service;

@@ -8,6 +8,8 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
+
+use crate::histogram::SecondsHistogram;
 use tokio::time::Instant;
 
 /// How many recent latencies are kept, and for how long: enough for stable p99s on a
@@ -19,12 +21,9 @@ const LATENCY_WINDOW: Duration = Duration::from_secs(60);
 /// to tell one flake from a pattern, few enough to show on one screen.
 pub const RECENT_ERRORS: usize = 10;
 
-/// Upper bounds (seconds) of the cumulative latency histogram exported as
-/// `tessera_backend_latency_seconds`: from well under a millisecond (cached proxies) to
-/// past any sensible service timeout. Fixed, so every service and node is comparable.
-pub const LATENCY_BUCKETS: [f64; 12] = [
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+/// Upper bounds (seconds) of the latency histogram exported as
+/// `tessera_backend_latency_seconds`: those of every time histogram.
+pub const LATENCY_BUCKETS: [f64; 12] = crate::histogram::SECONDS_BUCKETS;
 
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -41,12 +40,9 @@ pub struct Stats {
     pub disabled_skips: AtomicU64,
     pub retries: AtomicU64,
     latencies: Mutex<VecDeque<(Instant, Duration)>>,
-    /// Since start, unlike the window above: per bucket of [`LATENCY_BUCKETS`] the calls
-    /// at or under its bound (non-cumulative here, summed when read), the sum in
-    /// microseconds and the count. Atomics: one relaxed add each per call.
-    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
-    latency_sum_us: AtomicU64,
-    latency_count: AtomicU64,
+    /// Since start, unlike the window above, in buckets of [`LATENCY_BUCKETS`]: two
+    /// relaxed atomic adds per call.
+    latency: SecondsHistogram,
     /// The last [`RECENT_ERRORS`] failed calls, oldest first. A mutex held only to push
     /// or copy, and only on failures: the success path never takes it.
     recent_errors: Mutex<VecDeque<RecentError>>,
@@ -111,13 +107,7 @@ pub struct Percentiles {
 
 impl Stats {
     pub fn record_latency(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
-            inc(&self.latency_buckets[i]);
-        }
-        self.latency_sum_us
-            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
-        inc(&self.latency_count);
+        self.latency.observe_duration(d);
         let now = Instant::now();
         if let Ok(mut l) = self.latencies.lock() {
             if l.len() == LATENCY_SAMPLES {
@@ -130,23 +120,20 @@ impl Stats {
     /// Every latency recorded since start (calls that reached the backend, timeouts
     /// included), cumulative per bucket.
     pub fn latency_histogram(&self) -> LatencyHistogram {
-        let count = self.latency_count.load(Ordering::Relaxed);
         let mut running = 0;
-        let mut buckets: Vec<(f64, u64)> = LATENCY_BUCKETS
-            .iter()
-            .zip(&self.latency_buckets)
+        let buckets = self
+            .latency
+            .buckets()
+            .into_iter()
             .map(|(bound, n)| {
-                running += n.load(Ordering::Relaxed);
-                (*bound, running)
+                running += n;
+                (bound, running)
             })
             .collect();
-        // Relaxed reads may see the count before a bucket; +Inf never shows less than
-        // the last bucket.
-        buckets.push((f64::INFINITY, count.max(running)));
         LatencyHistogram {
             buckets,
-            sum_seconds: self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6,
-            count: count.max(running),
+            sum_seconds: self.latency.sum(),
+            count: running,
         }
     }
 

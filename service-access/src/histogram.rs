@@ -1,21 +1,35 @@
-//! A histogram of durations that records without a lock.
+//! A histogram of durations that records without a lock: the node's one kind of time
+//! histogram — backend latencies (`tessera_backend_latency_seconds`, through
+//! [`crate::stats::Stats`]), fragment and page times (`tessera_engine::Metrics`).
 //!
-//! prometheus-client's `Histogram` keeps its sum, count and buckets behind one mutex,
-//! taken on every observation. Every page served records two (its duration and its time
-//! to first byte), so on a busy node the requests of all cores meet at that mutex — a
-//! cache-hit page showed twice the CPU per request with two cores serving it as with
-//! one, and the lock's waits as futex calls (docs/benchmarks.md). Here an observation is
-//! two relaxed atomic additions: one bucket and the sum (in nanoseconds, an integer, so
-//! no compare-and-swap loop). The count is not kept apart: a scrape sums the buckets, so
-//! count and buckets always agree. A scrape reads the atomics one after the other, so it
-//! may include an observation in a bucket and not yet in the sum — the same skew any
-//! concurrent scrape has between two series. (ADR 0009.)
+//! prometheus-client's own `Histogram` keeps its sum, count and buckets behind one mutex
+//! taken on every observation, and every page served records two (its duration and its
+//! time to first byte): every request for a page would meet every other one at its
+//! series' mutex. Here an observation is two relaxed atomic additions — one bucket and
+//! the sum in whole nanoseconds (an integer: no compare-and-swap loop). The count is not
+//! kept apart: a scrape sums the buckets, so count and buckets always agree. A scrape
+//! reads the atomics one after the other, so it may count an observation in its bucket
+//! and not yet in the sum — the same skew any concurrent scrape has between two series.
+//! (ADR 0009.)
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::{MetricType, TypedMetric};
+
+/// Upper bounds (seconds) of every time histogram: from well under a millisecond
+/// (cached proxies) to past any sensible timeout. Fixed, so that page, fragment and
+/// backend times line up, and every node and service is comparable.
+pub const SECONDS_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// One observation adds at most this much to the sum (about 11.6 days): an absurd
+/// value cannot carry the sum's nanoseconds past `u64::MAX`, which would wrap it.
+/// Accumulated, the sum wraps only after about 584 years of observed time (a series
+/// then reads like a counter reset, which Prometheus handles).
+pub const MAX_OBSERVATION_SECONDS: f64 = 1e6;
 
 /// Durations in seconds, in buckets with the given upper bounds (and `+Inf`).
 #[derive(Debug, Clone)]
@@ -50,7 +64,8 @@ impl SecondsHistogram {
     }
 
     /// Records one duration of `seconds`. A negative one counts in the first bucket and
-    /// adds nothing to the sum; a NaN counts in `+Inf` and adds nothing.
+    /// adds nothing to the sum; a NaN counts in `+Inf` and adds nothing; one beyond
+    /// [`MAX_OBSERVATION_SECONDS`] counts in its bucket and adds that maximum.
     pub fn observe(&self, seconds: f64) {
         let inner = &self.inner;
         let i = if seconds.is_nan() {
@@ -59,8 +74,13 @@ impl SecondsHistogram {
             inner.bounds.partition_point(|b| *b < seconds)
         };
         inner.buckets[i].fetch_add(1, Ordering::Relaxed);
-        // `as` saturates: negative and NaN give 0, beyond u64 the maximum.
-        let nanos = (seconds * 1e9) as u64;
+        // `as` saturates: a negative value gives 0. (`min` would turn a NaN into the
+        // maximum, hence the test first.)
+        let nanos = if seconds.is_nan() {
+            0
+        } else {
+            (seconds.min(MAX_OBSERVATION_SECONDS) * 1e9) as u64
+        };
         if nanos > 0 {
             inner.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
         }
@@ -80,8 +100,13 @@ impl SecondsHistogram {
         self.inner.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9
     }
 
-    /// `(upper bound, observations in that bucket)`, `+Inf` last.
-    fn snapshot(&self) -> Vec<(f64, u64)> {
+    /// Records one duration.
+    pub fn observe_duration(&self, d: std::time::Duration) {
+        self.observe(d.as_secs_f64());
+    }
+
+    /// `(upper bound, observations in that bucket)`, `+Inf` last; not cumulative.
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
         let inner = &self.inner;
         inner
             .bounds
@@ -93,13 +118,20 @@ impl SecondsHistogram {
     }
 }
 
+impl Default for SecondsHistogram {
+    /// With [`SECONDS_BUCKETS`].
+    fn default() -> Self {
+        Self::new(SECONDS_BUCKETS)
+    }
+}
+
 impl TypedMetric for SecondsHistogram {
     const TYPE: MetricType = MetricType::Histogram;
 }
 
 impl EncodeMetric for SecondsHistogram {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        let buckets = self.snapshot();
+        let buckets = self.buckets();
         let count = buckets.iter().map(|(_, n)| n).sum();
         encoder.encode_histogram::<NoLabelSet>(self.sum(), count, &buckets, None)
     }
@@ -130,7 +162,7 @@ mod tests {
             h.observe(s);
         }
         assert_eq!(
-            h.snapshot(),
+            h.buckets(),
             vec![(0.001, 2), (0.01, 1), (0.1, 2), (f64::INFINITY, 1)]
         );
         assert_eq!(h.count(), 6);
@@ -143,9 +175,23 @@ mod tests {
         h.observe(-1.0);
         h.observe(f64::NAN);
         h.observe(f64::INFINITY);
-        assert_eq!(h.snapshot(), vec![(0.01, 1), (0.1, 0), (f64::INFINITY, 2)]);
-        // Infinity saturates the sum's nanoseconds rather than wrapping it.
-        assert_eq!(h.inner.sum_nanos.load(Ordering::Relaxed), u64::MAX);
+        h.observe(1.0);
+        assert_eq!(h.buckets(), vec![(0.01, 1), (0.1, 0), (f64::INFINITY, 3)]);
+        // Infinity adds the per-observation maximum, so a later observation still adds
+        // up instead of wrapping the sum around.
+        assert_eq!(h.sum(), MAX_OBSERVATION_SECONDS + 1.0);
+    }
+
+    #[test]
+    fn sums_are_whole_nanoseconds() {
+        let h = SecondsHistogram::new([1.0]);
+        h.observe(0.1);
+        h.observe(0.2);
+        // Integer nanoseconds: 0.3 exactly, where adding the floats gives
+        // 0.30000000000000004. Below a nanosecond is dropped.
+        assert_eq!(h.sum(), 0.3);
+        h.observe(1e-10);
+        assert_eq!(h.sum(), 0.3);
     }
 
     #[test]

@@ -64,12 +64,7 @@ impl Node {
     /// accepted connection, which `tessera_channels::server::serve` (axum's default)
     /// does not do. Served by `axum::serve` directly, with the same connect info.
     pub async fn tessera_nodelay(dir: &PortalDir) -> Result<Node, BenchError> {
-        let (state, cancel) = start_state(
-            &dir.config_dir(),
-            &dir.templates_dir(),
-            memory_store().await?,
-        )
-        .await?;
+        let (state, cancel) = state_over(dir).await?;
         let admin_token = state.admin_token.as_deref().map(str::to_owned);
         let router = tessera_channels::app(state, None);
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -133,12 +128,7 @@ impl Node {
         page: Bytes,
         headers: HeaderMap,
     ) -> Result<Node, BenchError> {
-        let (state, cancel) = start_state(
-            &dir.config_dir(),
-            &dir.templates_dir(),
-            memory_store().await?,
-        )
-        .await?;
+        let (state, cancel) = state_over(dir).await?;
         let routes = Router::new().route("/", static_route(page, headers));
         let router = tessera_channels::finish(routes, state, None);
         Self::serve(router, None, cancel).await
@@ -283,12 +273,7 @@ pub struct Routers {
 
 impl Routers {
     pub async fn start(dir: &PortalDir) -> Result<Routers, BenchError> {
-        let (state, cancel) = start_state(
-            &dir.config_dir(),
-            &dir.templates_dir(),
-            memory_store().await?,
-        )
-        .await?;
+        let (state, cancel) = state_over(dir).await?;
         Ok(Routers {
             app: tessera_channels::app(state.clone(), None),
             static_stack: None,
@@ -303,6 +288,18 @@ impl Routers {
         self.static_stack = Some(tessera_channels::finish(routes, self.state.clone(), None));
         self
     }
+}
+
+/// [`start_state`] over the portal in `dir` and a new in-memory store.
+async fn state_over(
+    dir: &PortalDir,
+) -> Result<(tessera_channels::AppState, CancellationToken), BenchError> {
+    start_state(
+        &dir.config_dir(),
+        &dir.templates_dir(),
+        memory_store().await?,
+    )
+    .await
 }
 
 /// A node's state over the portal in `config` and `templates` and over `store`, wired

@@ -103,21 +103,14 @@ async fn page_response(
     let portal = engine.portal();
     // Metrics and the page's log line are labelled with descriptor ids only: a request
     // for a page that does not exist is counted by status, not by its path.
-    let page_id = request
-        .page
-        .clone()
-        .unwrap_or_else(|| portal.settings.portal.home.clone());
-    let page_id = portal.pages.contains_key(&page_id).then_some(page_id);
-    let page_delivery = portal
-        .pages
-        .get(
-            request
-                .page
-                .as_deref()
-                .unwrap_or(&portal.settings.portal.home),
-        )
-        .map(|p| p.delivery)
-        .unwrap_or_default();
+    let page_def = portal.pages.get(
+        request
+            .page
+            .as_deref()
+            .unwrap_or(&portal.settings.portal.home),
+    );
+    let page_id = page_def.map(|p| p.id.clone());
+    let page_delivery = page_def.map(|p| p.delivery).unwrap_or_default();
     let delivery = delivery_override(uri).unwrap_or(page_delivery);
     if delivery != Delivery::Buffered {
         // Boxed, as the streamed page's future is large and would otherwise size every

@@ -52,6 +52,28 @@ async fn call(router: &Router) -> (http::response::Parts, bytes::Bytes) {
     (parts, body)
 }
 
+/// `requests` requests through `router`, split between `tasks` tasks running at once;
+/// the wall time they took together.
+async fn requests_in_tasks(router: &Router, requests: u64, tasks: u64) -> Duration {
+    let started = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            // The first tasks take the remainder, one each.
+            let n = requests / tasks + u64::from(t < requests % tasks);
+            let router = router.clone();
+            tokio::spawn(async move {
+                for _ in 0..n {
+                    std::hint::black_box(call(&router).await);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.expect("task");
+    }
+    started.elapsed()
+}
+
 fn request_path(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
     let (page, routers) = rt.block_on(async {
@@ -81,52 +103,19 @@ fn request_path(c: &mut Criterion) {
     let static_stack = routers.static_stack.clone().expect("static route");
     let mut group = c.benchmark_group("request");
     group.measurement_time(Duration::from_secs(5));
-    for (name, router) in [
-        ("static-stack", &static_stack),
-        ("cached-page", &routers.app),
-    ] {
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let started = Instant::now();
-                    for _ in 0..iters {
-                        std::hint::black_box(call(router).await);
-                    }
-                    started.elapsed()
-                })
-            })
-        });
-    }
-    // The same with two tasks at once on the runtime's workers (one per core here):
-    // what shared state (counters, locks, the cache's bookkeeping) costs when the
-    // requests of two cores meet. Time per request: wall time over all requests.
-    for (name, router) in [
-        ("static-stack/2-tasks", &static_stack),
-        ("cached-page/2-tasks", &routers.app),
-    ] {
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let started = Instant::now();
-                    // `iters` requests in all, split between the two tasks.
-                    let tasks: Vec<_> = [iters / 2, iters - iters / 2]
-                        .into_iter()
-                        .map(|n| {
-                            let router = router.clone();
-                            tokio::spawn(async move {
-                                for _ in 0..n {
-                                    std::hint::black_box(call(&router).await);
-                                }
-                            })
-                        })
-                        .collect();
-                    for t in tasks {
-                        t.await.expect("task");
-                    }
-                    started.elapsed()
-                })
-            })
-        });
+    // Each router alone in one task, then in two tasks at once on the runtime's workers
+    // (one per core here): what shared state (counters, locks, the cache's bookkeeping)
+    // costs when the requests of two cores meet. Time per request: wall time over all
+    // requests.
+    for (suffix, tasks) in [("", 1), ("/2-tasks", 2)] {
+        for (name, router) in [
+            ("static-stack", &static_stack),
+            ("cached-page", &routers.app),
+        ] {
+            group.bench_function(format!("{name}{suffix}"), |b| {
+                b.iter_custom(|iters| rt.block_on(requests_in_tasks(router, iters, tasks)))
+            });
+        }
     }
     group.finish();
     assert_eq!(

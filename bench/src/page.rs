@@ -13,7 +13,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::Router;
 use bytes::Bytes;
 use tessera_store::Store;
-use tessera_test_support::{Behavior, Mode, PortalDir, SimServer};
+use tessera_test_support::{Behavior, Clock, Mode, PortalDir, SimServer};
 
 use crate::node::{memory_store, Node};
 use crate::portal::{self, PortalSpec, FRAGMENTS, FRAGMENT_BYTES};
@@ -106,7 +106,8 @@ impl BenchPage {
 }
 
 /// Starts one simulated backend per entry of `backends`, each answering the ~3 KB JSON
-/// body to any path (`/items/N`, `/items/N/userK`) as its entry says.
+/// body to any path (`/items/N`, `/items/N/userK`) as its entry says, its delay timed
+/// by [`Clock::Precise`].
 pub async fn start_backends(backends: &[Backend]) -> Result<Vec<SimServer>, BenchError> {
     let body = Bytes::from(portal::payload(FRAGMENT_BYTES));
     let mut started = Vec::with_capacity(backends.len());
@@ -138,7 +139,9 @@ pub async fn start_backends(backends: &[Backend]) -> Result<Vec<SimServer>, Benc
                 ..Behavior::default()
             },
         };
-        let server = SimServer::start_with(portal::service_id(i), router, behavior)
+        // The targets are "within 1 ms of the slowest backend": its delay must be
+        // what it says, not tokio's millisecond ticks later (`Clock`).
+        let server = SimServer::start_on(portal::service_id(i), router, behavior, Clock::Precise)
             .await
             .map_err(|e| BenchError::Setup(format!("backend on 127.0.0.1:0: {e}")))?;
         started.push(server);

@@ -12,9 +12,14 @@
 //!   `GET`/`POST /_control`, and exposes `GET /health`. Used by `tessera demo`
 //!   and the benchmark harness.
 //!
+//! A `SimServer` waits its latency on a [`Clock`]: tokio's timer (millisecond
+//! resolution, follows a paused test clock) or a `timerfd` per wait (real time to
+//! tens of microseconds, for the benchmark harness).
+//!
 //! Both share one piece of accounting: [`Counters`] and its tracking middleware.
 //!
 //! # Layout
+//! * `clock` — [`Clock`], what a simulated latency is waited on.
 //! * `counters` — call / in-flight / peak counters, request recording, waiting.
 //! * `track` — the middleware that feeds [`Counters`] and the in-flight token.
 //! * `gate` — [`Gate`], a latch a test opens to release held replies.
@@ -25,6 +30,7 @@
 //!   (xorshift PRNG), `faults` (the behaviour middleware and `/health`),
 //!   `control` (the `/_control` endpoint).
 
+mod clock;
 mod counters;
 mod gate;
 mod reply;
@@ -33,6 +39,7 @@ mod serve;
 mod sim_server;
 mod track;
 
+pub use clock::Clock;
 pub use counters::{Counters, Recorded};
 pub use gate::Gate;
 pub use reply::Reply;

@@ -35,9 +35,7 @@ async fn behave(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> 
     let delay = shared
         .jitter
         .around(base_latency(behavior), behavior.jitter);
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
+    shared.clock.sleep(delay).await;
     match behavior.mode {
         Mode::Normal | Mode::Slow | Mode::Hang => next.run(req).await,
         Mode::Error => simulated_error(&shared.name),

@@ -13,6 +13,7 @@ use axum::Router;
 
 pub use behavior::{Behavior, Mode, ParseModeError};
 
+use crate::clock::Clock;
 use crate::counters::Counters;
 use crate::serve::Running;
 use jitter::Jitter;
@@ -44,6 +45,8 @@ pub(crate) struct Shared {
     /// across an `.await`.
     behavior: Mutex<Behavior>,
     jitter: Jitter,
+    /// What the latency is waited on.
+    clock: Clock,
     counters: Counters,
 }
 
@@ -64,16 +67,29 @@ impl SimServer {
         Self::start_with(name, router, Behavior::default()).await
     }
 
-    /// Starts `router` as service `name` with an initial behaviour.
+    /// Starts `router` as service `name` with an initial behaviour, waiting its
+    /// latency on tokio's timer ([`Clock::Runtime`]).
     pub async fn start_with(
         name: impl Into<String>,
         router: Router,
         behavior: Behavior,
     ) -> io::Result<Self> {
+        Self::start_on(name, router, behavior, Clock::Runtime).await
+    }
+
+    /// Starts `router` as service `name` with an initial behaviour, waiting its
+    /// latency on `clock` (the benchmark harness uses [`Clock::Precise`]).
+    pub async fn start_on(
+        name: impl Into<String>,
+        router: Router,
+        behavior: Behavior,
+        clock: Clock,
+    ) -> io::Result<Self> {
         let shared = Arc::new(Shared {
             name: name.into(),
             behavior: Mutex::new(behavior),
             jitter: Jitter::from_clock(),
+            clock,
             // Counting only: a demo runs for hours and must not record every request.
             counters: Counters::counting(),
         });

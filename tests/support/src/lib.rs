@@ -49,4 +49,6 @@ mod postgres;
 pub use portal_dir::PortalDir;
 pub use postgres::TestDatabase;
 pub use reqwest;
-pub use tessera_sim::{Behavior, Counters, Gate, Mode, Recorded, Reply, Scripted, SimServer};
+pub use tessera_sim::{
+    Behavior, Clock, Counters, Gate, Mode, Recorded, Reply, Scripted, SimServer,
+};

@@ -19,6 +19,12 @@ use tessera_descriptors::settings::ObservabilitySettings;
 use tessera_descriptors::{build, Portal, Sources};
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc instead of glibc's malloc: a response is often freed by another worker
+/// thread than the one that allocated it, and glibc then locks the allocating thread's
+/// arena (ADR 0010).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tessera",

@@ -29,6 +29,10 @@ use tessera_bench::portal::{PortalSpec, FRAGMENTS, LONG_LIFECYCLE};
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
 
+/// The `tessera` binary's allocator (ADR 0010).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The page's size bound when reading a body.
 const BODY_LIMIT: usize = 1 << 20;
 

@@ -9,6 +9,11 @@ use clap::Parser;
 use tessera_bench::machine::Machine;
 use tessera_bench::{report, scenario, wrk, Context, Options, ScenarioId};
 
+/// The node runs in this process (the memory scenario's node too, as `--serve-child`):
+/// the same allocator as the `tessera` binary (ADR 0010).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Tessera's load harness: the benchmark portal against a static baseline, driven by
 /// wrk on 127.0.0.1, bounded in time.
 #[derive(Debug, Parser)]

@@ -8,7 +8,7 @@ use axum::routing::get as route_get;
 use axum::Router;
 use common::{get, open, post_form, post_json, send};
 use serde_json::json;
-use tessera_sim::{Behavior, Mode, SimServer};
+use tessera_sim::{Behavior, Clock, Mode, SimServer};
 use tokio::time::Instant;
 
 /// A small realistic service: JSON headlines and an XML feed.
@@ -259,4 +259,23 @@ async fn health_follows_the_mode() {
     });
     let probe = tokio::time::timeout(Duration::from_secs(60), health(s.clone())).await;
     assert!(probe.is_err(), "health hangs in hang mode");
+}
+
+// Real time (the precise clock does not follow a paused one): only the lower bound is
+// asserted; how late the wait ends is the benchmark's "backend alone" run.
+#[tokio::test]
+async fn the_precise_clock_waits_the_latency_in_real_time() {
+    let latency = Duration::from_millis(15);
+    let behavior = Behavior {
+        latency,
+        jitter: Duration::ZERO,
+        mode: Mode::Normal,
+    };
+    let s = SimServer::start_on("news", news(), behavior, Clock::Precise)
+        .await
+        .expect("start");
+    let started = std::time::Instant::now();
+    assert_eq!(get(s.addr(), "/headlines").await.status, 200);
+    assert!(started.elapsed() >= latency, "{:?}", started.elapsed());
+    assert_eq!(s.calls(), 1);
 }

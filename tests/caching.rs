@@ -106,6 +106,77 @@ async fn a_hundred_concurrent_misses_make_one_backend_call() {
 }
 
 #[tokio::test]
+async fn requests_that_joined_one_uncached_fetch_share_its_rendering_but_never_across_users() {
+    let backend = Scripted::start().await;
+    let gate = Gate::new();
+    // Not stored: without sharing, every request that joined the fetch would parse the
+    // body and render the template itself.
+    backend.respond(Reply::json(r#"{"v": "one"}"#).gate(gate.clone()));
+    let dir = one_fragment(&backend, "", "");
+    // The same backend response, rendered by a template that reads the user.
+    dir.fragment_xml(
+        "greeting",
+        r#"<fragment id="greeting" service="quotes" path="/quotes?s=SMI"><template>fragments/greeting.html</template></fragment>"#,
+    );
+    dir.template(
+        "fragments/greeting.html",
+        "{{ model.v }} for {{ user.name }}",
+    );
+    let engine = Arc::new(Engine::new(portal(&dir)));
+    let renderer = engine.fragments().renderer().clone();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        let e = engine.clone();
+        tasks.spawn(async move {
+            let f = e.fragments();
+            let defs = &e.portal().fragments;
+            let who = viewer(["alice", "bob", "carol"][i % 3]);
+            let id = if i % 2 == 0 { "quotes" } else { "greeting" };
+            (
+                who.name.clone(),
+                f.produce(&defs[id], params("SMI"), &who).await,
+            )
+        });
+    }
+    let inflight = engine.fragments().inflight().clone();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while inflight.waiters() < 30 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("all thirty requests join the one fetch");
+    gate.open();
+    while let Some(joined) = tasks.join_next().await {
+        let (name, r) = joined.expect("task");
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(r.version, None, "nothing of it is stored");
+        match r.id.as_str() {
+            "quotes" => assert_eq!(r.html, "<b>one</b>"),
+            _ => assert_eq!(r.html, format!("one for {name}")),
+        }
+    }
+    assert_eq!(backend.calls(), 1);
+    assert_eq!(
+        renderer.render_count("fragments/q.html"),
+        1,
+        "fifteen requests, one rendering"
+    );
+    assert_eq!(
+        renderer.render_count("fragments/greeting.html"),
+        3,
+        "one rendering per user, each served to that user only"
+    );
+    assert_eq!(engine.fragments().cache().settled_snapshot().entries, 0);
+
+    // A later request is not a joiner: it fetches, and renders, again.
+    let again = home(&engine).await;
+    assert_eq!(slot(&again).html, "<b>one</b>");
+    assert_eq!(backend.calls(), 2);
+    assert_eq!(renderer.render_count("fragments/q.html"), 2);
+}
+
+#[tokio::test]
 async fn fresh_then_stale_while_revalidate_with_one_background_refresh() {
     let backend = Scripted::start().await;
     backend.respond(Reply::json(r#"{"v": "first"}"#));

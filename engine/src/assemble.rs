@@ -214,10 +214,9 @@ pub fn page_stage(
             title: page.title.clone(),
             etag: match version {
                 Some(v) => format!("\"p{v}\""),
-                None => format!(
-                    "\"h{:x}\"",
-                    KeyHasher::default().bytes(html.as_bytes()).finish()
-                ),
+                // Of the bytes themselves: the same page on any node has the same tag.
+                // (xxh3: a page is tens of kilobytes, and is hashed on every request.)
+                None => format!("\"h{:x}\"", xxhash_rust::xxh3::xxh3_64(html.as_bytes())),
             },
             slots,
             html,

@@ -29,7 +29,9 @@ use crate::lifecycle::{fresh_until_ms, freshness, Freshness};
 use crate::model::{read_body, select, Model};
 use crate::render::Renderer;
 use crate::result::{FragmentResult, Origin, Status};
-use crate::source::{FetchKind, FetchPlan, Inflight, Keep, ObjectKeyPolicy, SourceStage};
+use crate::source::{
+    Derived, Fetch, FetchKind, FetchPlan, Inflight, Keep, ObjectKeyPolicy, SourceStage,
+};
 
 /// The fragment layer of one portal version. The cache and the in-flight fetches
 /// outlive portal versions (they are shared, not owned).
@@ -100,6 +102,9 @@ struct SourceUse {
     age: Duration,
     /// Until when it is fresh for this fragment (see [`FragmentResult::fresh_until_ms`]).
     fresh_until_ms: u64,
+    /// Not cached: the stages derived from it, shared by the requests that joined its
+    /// fetch ([`Derived`]).
+    derived: Option<Arc<Derived>>,
 }
 
 /// Content produced for a fragment.
@@ -439,6 +444,26 @@ impl Fragments {
                 return Ok(content);
             }
         }
+        // A response not stored, whose fetch other requests joined: the first of them to
+        // get here renders, the others take its markup. The key says everything the
+        // markup depends on once every child has a version (children without one are
+        // not in it).
+        let derived = source
+            .as_ref()
+            .and_then(|s| s.derived.clone())
+            .filter(|_| children.iter().all(|c| c.version.is_some()));
+        if let Some(StageValue::Markup(html)) = derived.as_ref().and_then(|d| d.get(&rendered_key))
+        {
+            content.html = html.to_string();
+            content.model = match &source {
+                Some(s) if ctx.channel == ChannelKey::Json => {
+                    self.model_stage(def, s)?.map(|m| m.to_json())
+                }
+                _ => None,
+            };
+            content.stale = source.and_then(|s| s.stale);
+            return Ok(content);
+        }
         let model = match &source {
             Some(s) => self.model_stage(def, s)?,
             None => None,
@@ -481,7 +506,10 @@ impl Fragments {
             (None, Some(Model::Markup(markup))) => markup.clone(),
             (None, _) => children.iter().map(|c| c.html.as_str()).collect(),
         };
-        if cacheable {
+        if let Some(derived) = derived {
+            // Not stored (its source is not), so not cacheable: the key serves here.
+            derived.put(rendered_key, StageValue::Markup(Arc::from(html.as_str())));
+        } else if cacheable {
             let model_version = source.as_ref().and_then(|s| {
                 cache
                     .peek(&StageKey::Model {
@@ -563,6 +591,10 @@ impl Fragments {
             if let Some(hit) = cache.get(&key) {
                 return Ok(hit.model().cloned());
             }
+        } else if let Some(StageValue::Model(model)) =
+            source.derived.as_ref().and_then(|d| d.get(&key))
+        {
+            return Ok(Some(model));
         }
         let Some(data) = source.entry.source() else {
             return Ok(None);
@@ -587,7 +619,9 @@ impl Fragments {
                 model = Model::Markup(crate::sanitize::clean(html));
             }
         }
-        if source.cached {
+        if let Some(derived) = &source.derived {
+            derived.put(key, StageValue::Model(model.clone()));
+        } else if source.cached {
             let deps = Deps {
                 entries: vec![source.entry.version],
                 fragment: Some(Arc::from(def.id.as_str())),
@@ -663,6 +697,7 @@ impl Fragments {
                         cached: true,
                         origin: Origin::Cache,
                         stale: None,
+                        derived: None,
                     });
                 }
                 Freshness::Revalidate => {
@@ -674,13 +709,14 @@ impl Fragments {
                         origin: Origin::Stale,
                         stale: None,
                         fresh_until_ms: 0,
+                        derived: None,
                     });
                 }
                 Freshness::OnErrorOnly => usable_on_error = Some(e.clone()),
                 Freshness::Expired => {}
             }
             match self.sources.fetch(plan(Some(e))).await {
-                Ok((entry, kind)) => return Ok(fetched(entry, kind, &def.lifecycle)),
+                Ok(fetch) => return Ok(fetched(fetch, &def.lifecycle)),
                 Err(err) => {
                     let failure = Failure::from_call(&src.service, &err);
                     return match usable_on_error {
@@ -691,6 +727,7 @@ impl Fragments {
                             origin: Origin::Stale,
                             stale: Some(failure),
                             fresh_until_ms: 0,
+                            derived: None,
                         }),
                         None => Err(failure),
                     };
@@ -698,7 +735,7 @@ impl Fragments {
             }
         }
         match self.sources.fetch(plan(None)).await {
-            Ok((entry, kind)) => Ok(fetched(entry, kind, &def.lifecycle)),
+            Ok(fetch) => Ok(fetched(fetch, &def.lifecycle)),
             Err(err) => Err(Failure::from_call(&src.service, &err)),
         }
     }
@@ -734,7 +771,12 @@ impl Fragments {
     }
 }
 
-fn fetched(entry: Arc<Entry>, kind: FetchKind, lifecycle: &LifecycleDef) -> SourceUse {
+fn fetched(fetch: Fetch, lifecycle: &LifecycleDef) -> SourceUse {
+    let Fetch {
+        entry,
+        kind,
+        derived,
+    } = fetch;
     SourceUse {
         fresh_until_ms: match kind {
             FetchKind::Transient => 0,
@@ -749,6 +791,7 @@ fn fetched(entry: Arc<Entry>, kind: FetchKind, lifecycle: &LifecycleDef) -> Sour
         },
         stale: None,
         age: Duration::ZERO,
+        derived,
     }
 }
 

@@ -22,8 +22,67 @@ use tessera_service_access::{BackendRequest, BackendResponse, CallError, Service
 use crate::cache::{Deps, Entry, FragmentCache, SourceData, StageKey, StageValue};
 use crate::lifecycle::{cache_control, retention};
 
-/// The outcome of one fetch: the entry, and whether it is stored in the cache.
-pub type Fetched = Result<(Arc<Entry>, FetchKind), CallError>;
+/// The outcome of one fetch, as every request that joined it sees it.
+pub type Fetched = Result<Fetch, CallError>;
+
+/// One fetch's answer.
+#[derive(Clone)]
+pub struct Fetch {
+    pub entry: Arc<Entry>,
+    pub kind: FetchKind,
+    /// For a response that is not stored ([`FetchKind::Transient`]): the stages the
+    /// requests that joined the fetch derive from it, computed by the first of them and
+    /// shared with the rest ([`Derived`]).
+    pub derived: Option<Arc<Derived>>,
+}
+
+/// How many derived stages one transient response keeps: one model and a rendering per
+/// distinct template, parameters, channel and viewer among the requests that joined its
+/// fetch. Beyond it, later requests derive their own.
+const DERIVED_STAGES: usize = 16;
+
+/// The model and renderings derived from one response that is not stored.
+///
+/// A stored response's derived stages are cached under keys that name it (its version);
+/// a transient one's cannot be, yet every request that joined its fetch derives the same
+/// stages from it: eight concurrent pages on one uncached fragment would parse its body
+/// and render its template eight times, all at the moment the response arrives. The
+/// first computes them, the others take them from here, under the same keys the cache
+/// would use (so a rendering is shared exactly where a cached one would be). It lives
+/// as long as the fetch's answer: until the last request that joined it is done.
+#[derive(Default)]
+pub struct Derived {
+    stages: Mutex<Vec<(StageKey, StageValue)>>,
+}
+
+impl Derived {
+    /// The stage under `key`, if a request derived it already.
+    pub fn get(&self, key: &StageKey) -> Option<StageValue> {
+        let stages = self.stages.lock().ok()?;
+        stages
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Keeps a stage derived from the response (the first one under a key stays).
+    pub fn put(&self, key: StageKey, value: StageValue) {
+        if let Ok(mut stages) = self.stages.lock() {
+            if stages.len() < DERIVED_STAGES && !stages.iter().any(|(k, _)| *k == key) {
+                stages.push((key, value));
+            }
+        }
+    }
+
+    /// Stages kept.
+    pub fn len(&self) -> usize {
+        self.stages.lock().map_or(0, |s| s.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FetchKind {
@@ -180,7 +239,11 @@ async fn fetch_once(
         return match plan.previous {
             Some(prev) => {
                 prev.revalidated(cache.now_ms());
-                Ok((prev, FetchKind::Revalidated))
+                Ok(Fetch {
+                    entry: prev,
+                    kind: FetchKind::Revalidated,
+                    derived: None,
+                })
             }
             None => Err(tessera_service_access::BadStatus {
                 status: 304,
@@ -206,12 +269,17 @@ async fn fetch_once(
                 user: plan.user.clone(),
                 ..Deps::default()
             };
-            Ok((
-                cache.insert(plan.key.clone(), value, &deps, keep),
-                FetchKind::Stored,
-            ))
+            Ok(Fetch {
+                entry: cache.insert(plan.key.clone(), value, &deps, keep),
+                kind: FetchKind::Stored,
+                derived: None,
+            })
         }
-        None => Ok((cache.transient(value), FetchKind::Transient)),
+        None => Ok(Fetch {
+            entry: cache.transient(value),
+            kind: FetchKind::Transient,
+            derived: Some(Arc::default()),
+        }),
     }
 }
 

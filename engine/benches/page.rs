@@ -27,7 +27,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use minijinja::{context, Value};
 use tessera_descriptors::{build, Kind, Portal, SourceFile, Sources};
-use tessera_engine::{page_cache, personalize, Engine, PortalRequest};
+use tessera_engine::{personalize, Engine, PortalRequest};
 use tessera_fragments::cache::{Mode, Targets};
 use tessera_sim::{Reply, Scripted};
 use tokio::runtime::Runtime;
@@ -183,11 +183,10 @@ fn bench_page(c: &mut Criterion) {
     });
 
     g.bench_function("instance", |b| {
-        let fragments = engine.fragments();
         let page = engine.resolve_page(&request).expect("page");
         b.iter(|| {
             let planned = personalize::plan(engine.portal(), &page, black_box(&request));
-            page_cache::instance(1, fragments, &page, &planned, &request).key
+            engine.instance(&page, &planned, &request).key
         })
     });
     g.finish();

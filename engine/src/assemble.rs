@@ -273,7 +273,7 @@ pub fn page_stage(
 }
 
 /// What a layout reads of the request; the rest is kept out of its context.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LayoutReads {
     pub user: bool,
     pub profile: bool,

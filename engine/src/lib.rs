@@ -39,6 +39,8 @@ pub use stream::{PageStream, SlotTiming, Timed};
 pub struct Engine {
     portal: Arc<Portal>,
     fragments: Fragments,
+    /// What this version's fragments and templates read (the page cache's keys).
+    analysis: page_cache::Analysis,
     services: Arc<ServiceAccess>,
     /// Outlives portal versions like `services`: pass it on with [`Engine::with_metrics`].
     metrics: Arc<Metrics>,
@@ -69,6 +71,7 @@ impl Engine {
         let fragments = Fragments::new(portal.clone(), services.clone(), renderer, &state);
         Self {
             portal,
+            analysis: page_cache::Analysis::new(&fragments),
             fragments,
             services,
             metrics: Arc::default(),
@@ -123,6 +126,23 @@ impl Engine {
         Ok(page.clone())
     }
 
+    /// The page instance `planned` makes for `request` (the page stage's key).
+    pub fn instance<'a>(
+        &self,
+        page: &'a tessera_descriptors::PageDef,
+        planned: &[personalize::Planned<'_>],
+        request: &PortalRequest,
+    ) -> page_cache::Instance<'a> {
+        page_cache::instance(
+            self.generation,
+            &self.fragments,
+            &self.analysis,
+            page,
+            planned,
+            request,
+        )
+    }
+
     /// Assembles a page: every slot produced (from the fragments' cached stages where
     /// possible), the layout rendered around them or the cached page reused. Fails only
     /// when the page does not exist or its layout fails; a failing fragment never fails
@@ -130,8 +150,7 @@ impl Engine {
     pub async fn render_page(&self, request: &PortalRequest) -> Result<PageOutput, EngineError> {
         let page = self.resolve_page(request)?;
         let planned = personalize::plan(&self.portal, &page, request);
-        let instance =
-            page_cache::instance(self.generation, &self.fragments, &page, &planned, request);
+        let instance = self.instance(&page, &planned, request);
         self.assemble(&page, planned, &instance, request).await
     }
 
@@ -141,8 +160,7 @@ impl Engine {
     pub async fn serve_page(&self, request: &PortalRequest) -> Result<PageOutput, EngineError> {
         let page = self.resolve_page(request)?;
         let planned = personalize::plan(&self.portal, &page, request);
-        let instance =
-            page_cache::instance(self.generation, &self.fragments, &page, &planned, request);
+        let instance = self.instance(&page, &planned, request);
         if let Some(out) = page_cache::whole(&self.fragments, &page, &instance) {
             return Ok(out);
         }

@@ -26,6 +26,7 @@
 //! and the new page replaces the old one under the same key.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tessera_descriptors::{FragmentDef, PageDef, ParamValue, Portal};
@@ -115,28 +116,87 @@ fn reads_at(
     reads
 }
 
+/// What a portal version's fragments and templates read, worked out once per version
+/// (descriptors and templates do not change within one) instead of on every request:
+/// each fragment's [`Reads`] per rendering channel, and each template's reads and
+/// version for use as a layout. [`instance`] looks them up here and works out anything
+/// missing as before.
+#[derive(Debug, Default)]
+pub struct Analysis {
+    /// By fragment id: what it reads on the HTML channel (JSON renders as HTML) and on
+    /// the light channel.
+    fragments: HashMap<String, [Reads; 2], foldhash::fast::RandomState>,
+    /// By template name.
+    layouts: HashMap<String, (LayoutReads, u64), foldhash::fast::RandomState>,
+}
+
+impl Analysis {
+    pub fn new(fragments: &Fragments) -> Self {
+        let portal = fragments.portal();
+        Self {
+            fragments: portal
+                .fragments
+                .values()
+                .map(|def| {
+                    let reads = [ChannelKey::Html, ChannelKey::Light]
+                        .map(|c| fragment_reads(portal, fragments, def, c));
+                    (def.id.clone(), reads)
+                })
+                .collect(),
+            layouts: portal
+                .templates
+                .iter()
+                .map(|(name, _)| (name.clone(), layout_facts(fragments, name)))
+                .collect(),
+        }
+    }
+
+    fn fragment(&self, fragments: &Fragments, def: &FragmentDef, channel: ChannelKey) -> Reads {
+        let i = usize::from(channel.rendering() == ChannelKey::Light);
+        match self.fragments.get(def.id.as_str()) {
+            Some(reads) => reads[i],
+            None => fragment_reads(fragments.portal(), fragments, def, channel),
+        }
+    }
+
+    fn layout(&self, fragments: &Fragments, layout: &str) -> (LayoutReads, u64) {
+        match self.layouts.get(layout) {
+            Some(facts) => *facts,
+            None => layout_facts(fragments, layout),
+        }
+    }
+}
+
+/// What a layout template reads, and its version.
+fn layout_facts(fragments: &Fragments, layout: &str) -> (LayoutReads, u64) {
+    let renderer = fragments.renderer();
+    let reads = LayoutReads {
+        user: renderer.reads_user(layout),
+        profile: renderer.reads_profile(layout),
+        csrf: renderer.reads_csrf(layout),
+    };
+    (reads, renderer.version(layout))
+}
+
 /// The instance of `page` that `planned` (the request's slots) makes, for this request.
 /// `generation` identifies the portal version: a new descriptor set (another template,
-/// another navigation) never meets pages of the old one.
+/// another navigation) never meets pages of the old one. `analysis` is that version's
+/// ([`Analysis::new`] over the same `fragments`).
 pub fn instance<'a>(
     generation: u64,
     fragments: &Fragments,
+    analysis: &Analysis,
     page: &'a PageDef,
     planned: &[Planned<'_>],
     request: &PortalRequest,
 ) -> Instance<'a> {
-    let portal = fragments.portal();
     let renderer = fragments.renderer();
     let channel = request.channel.key();
     let layout = match renderer.for_channel(&page.layout, channel) {
         Cow::Borrowed(_) => Cow::Borrowed(page.layout.as_str()),
         Cow::Owned(variant) => Cow::Owned(variant),
     };
-    let reads = LayoutReads {
-        user: renderer.reads_user(&layout),
-        profile: renderer.reads_profile(&layout),
-        csrf: renderer.reads_csrf(&layout),
-    };
+    let (reads, layout_version) = analysis.layout(fragments, &layout);
     let mut content = Reads {
         user: reads.user,
         profile: reads.profile,
@@ -154,7 +214,7 @@ pub fn instance<'a>(
             ]);
         hash_params(&mut h, &p.params);
         if p.allowed && !p.minimized {
-            content = content.or(fragment_reads(portal, fragments, p.def, channel));
+            content = content.or(analysis.fragment(fragments, p.def, channel));
         }
     }
     // The layout shows the navigation and the customization catalog by access tokens.
@@ -170,7 +230,7 @@ pub fn instance<'a>(
     let key = StageKey::Page {
         page: Arc::from(page.id.as_str()),
         definition: page.fingerprint,
-        layout_version: renderer.version(&layout),
+        layout_version,
         channel,
         slots: h.finish(),
         profile: if content.profile {
@@ -231,4 +291,106 @@ pub fn whole(fragments: &Fragments, page: &PageDef, instance: &Instance<'_>) -> 
         status: value.status,
         redirect: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// The repository's demo portal: templates that read the user, layouts with
+    /// light-channel variants.
+    fn demo() -> crate::Engine {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let portal = Portal::load(&root.join("config"), &root.join("templates"))
+            .unwrap_or_else(|d| panic!("the demo portal loads:\n{d}"));
+        crate::Engine::new(portal)
+    }
+
+    #[test]
+    fn a_versions_analysis_agrees_with_working_it_out_per_request() {
+        let engine = demo();
+        let fragments = engine.fragments();
+        let portal = fragments.portal();
+        let analysis = Analysis::new(fragments);
+        let none = Analysis::default();
+        let mut seen = Reads::default();
+        for def in portal.fragments.values() {
+            for channel in [ChannelKey::Html, ChannelKey::Light, ChannelKey::Json] {
+                let direct = fragment_reads(portal, fragments, def, channel);
+                assert_eq!(
+                    analysis.fragment(fragments, def, channel),
+                    direct,
+                    "{} on {channel:?}",
+                    def.id
+                );
+                assert_eq!(none.fragment(fragments, def, channel), direct);
+                seen = seen.or(direct);
+            }
+        }
+        assert!(seen.user, "the demo has fragments reading the user");
+        let mut light_layouts = 0;
+        for page in portal.pages.values() {
+            for channel in [ChannelKey::Html, ChannelKey::Light] {
+                let layout = fragments.renderer().for_channel(&page.layout, channel);
+                light_layouts += usize::from(matches!(layout, Cow::Owned(_)));
+                let direct = layout_facts(fragments, &layout);
+                assert_eq!(analysis.layout(fragments, &layout), direct, "{layout}");
+                assert_eq!(none.layout(fragments, &layout), direct);
+            }
+        }
+        assert!(light_layouts > 0, "the demo has light-channel layouts");
+    }
+
+    #[test]
+    fn a_composite_fragment_reads_what_its_children_read() {
+        use tessera_descriptors::{build, Kind, SourceFile, Sources};
+        let mut sources = Sources::default();
+        for (kind, label, text) in [
+            (
+                Kind::Fragment,
+                "fragments/inner.xml",
+                r#"<fragment id="inner"><template>inner.html</template></fragment>"#,
+            ),
+            (
+                Kind::Fragment,
+                "fragments/outer.xml",
+                r#"<fragment id="outer"><include ref="inner"/><template>outer.html</template></fragment>"#,
+            ),
+            (
+                Kind::Page,
+                "pages/home.xml",
+                r#"<page id="home" layout="page.html"><region name="main"><fragment ref="outer"/></region></page>"#,
+            ),
+        ] {
+            sources.files.push(SourceFile {
+                kind,
+                label: label.into(),
+                text: text.into(),
+            });
+        }
+        sources
+            .templates
+            .insert("inner.html", "inner.html", "Hello {{ user.name }}");
+        sources
+            .templates
+            .insert("outer.html", "outer.html", "{{ children.inner.html }}");
+        sources
+            .templates
+            .insert("page.html", "page.html", "{{ fragments.outer.html }}");
+        let engine = crate::Engine::new(build(&sources).expect("valid"));
+        let fragments = engine.fragments();
+        let analysis = Analysis::new(fragments);
+        let outer = &fragments.portal().fragments["outer"];
+        assert!(fragments.renderer().reads_user("inner.html"));
+        assert!(!fragments.renderer().reads_user("outer.html"));
+        assert_eq!(
+            analysis.fragment(fragments, outer, ChannelKey::Html),
+            Reads {
+                user: true,
+                profile: false
+            }
+        );
+    }
 }

@@ -78,7 +78,27 @@ impl FirstRead {
 }
 
 /// Runs `run`: every connection's requests in sequence, all connections at once.
+///
+/// The client runs on a runtime of its own, on a thread of its own, as wrk runs in a
+/// process of its own: the node under test, its simulated backends and this harness
+/// share one tokio runtime, and a client among the node's tasks would wait for the
+/// node's work before reading its answer (and the node for the client's), adding to
+/// every time it measures a delay no real client sees.
 pub async fn measure(run: &StreamRun) -> Result<Vec<Sample>, BenchError> {
+    let run = run.clone();
+    tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| BenchError::Setup(format!("the measuring client's runtime: {e}")))?
+            .block_on(measure_here(&run))
+    })
+    .await
+    .map_err(|e| BenchError::Setup(format!("the measuring client's thread: {e}")))?
+}
+
+/// [`measure`] on the current runtime.
+async fn measure_here(run: &StreamRun) -> Result<Vec<Sample>, BenchError> {
     let mut tasks = Vec::with_capacity(run.connections);
     for _ in 0..run.connections {
         let (addr, path, n) = (run.addr, run.path.clone(), run.requests_per_connection);

@@ -21,10 +21,13 @@ use crate::model::Model;
 /// Bookkeeping per entry outside the entry itself: moka's entry record, its access- and
 /// write-order queue nodes and timer wheel slot, its hash table slot and the `Arc`
 /// around the key; the graph's slot, its edge sets and its two index maps. Measured with
-/// the memory scenario (100,000 users, 700,018 entries all kept, mimalloc v2): the
-/// node's resident memory grew by 8,318.1 MiB, the entries weighed 8,243.2 MiB with 960
-/// bytes here; the 112 bytes per entry missing, rounded up, are added.
-pub const BOOKKEEPING: usize = 1080;
+/// the memory scenario (100,000 users, 700,018 entries all kept): with mimalloc 3.x the
+/// node's resident memory grew by 8,237.6 MiB and the entries weighed 8,200.4 MiB with
+/// 896 bytes here; the 56 bytes per entry missing, rounded up, are added. With mimalloc
+/// 2.x (ADR 0010) it grows by about 75 MiB more, the same whether 28,000 entries are
+/// cached or 700,000 (docs/benchmarks.md, Memory): memory the allocator keeps after
+/// heavy traffic, part of the node's fixed overhead, not of any entry's cost.
+pub const BOOKKEEPING: usize = 960;
 
 /// Bytes the allocator takes for a request of `n` bytes. mimalloc (the `tessera`
 /// binary's allocator, ADR 0010) keeps no header; it serves a request from the block

@@ -64,7 +64,12 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(options.sqlite_busy_timeout);
+            .busy_timeout(options.sqlite_busy_timeout)
+            // Each connection's own page cache, 512 KiB instead of SQLite's 2 MB: the
+            // file's pages are in the system's cache anyway, and the pool's eight
+            // connections each filled 2 MB of the node's heap once many users had
+            // signed in (docs/benchmarks.md, Memory).
+            .pragma("cache_size", "-512");
 
         if !in_memory {
             if let Some(parent) = connect.get_filename().parent() {

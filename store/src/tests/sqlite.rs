@@ -113,7 +113,7 @@ async fn open_creates_missing_parent_folders() {
 }
 
 #[tokio::test]
-async fn connections_use_wal_full_sync_foreign_keys_and_busy_timeout() {
+async fn connections_use_wal_full_sync_foreign_keys_busy_timeout_and_a_small_page_cache() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = file_url(&dir.path().join("tessera.db"));
     let store = SqliteStore::connect(&url, &StoreOptions::default())
@@ -133,6 +133,8 @@ async fn connections_use_wal_full_sync_foreign_keys_and_busy_timeout() {
     assert_eq!(pragma("synchronous").await, "2"); // FULL
     assert_eq!(pragma("foreign_keys").await, "1");
     assert_eq!(pragma("busy_timeout").await, "5000");
+    // In KiB: each of the pool's connections keeps at most 512 KiB of pages.
+    assert_eq!(pragma("cache_size").await, "-512");
     store.close().await;
 }
 

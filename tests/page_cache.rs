@@ -572,3 +572,37 @@ async fn over_http_a_whole_page_keeps_its_etag_answers_304_and_says_so_in_server
     assert_eq!(backend.calls(), 1);
     cancel.cancel();
 }
+
+#[tokio::test]
+async fn a_whole_page_hit_is_answered_in_one_poll() {
+    use futures::FutureExt;
+    let backend = Scripted::start().await;
+    backend.respond(Reply::json(r#"{"v": "inline"}"#));
+    let dir = quotes_portal(&backend, r#"<lifecycle ttl="1h"/>"#);
+    let store = tessera_store::open("sqlite::memory:").await.expect("store");
+    let cancel = CancellationToken::new();
+    let state = runtime::start(portal(&dir), store, &cancel)
+        .await
+        .expect("node");
+    let request = || Request::get("/").body(Body::empty()).expect("request");
+    let first = app(state.clone(), None)
+        .oneshot(request())
+        .await
+        .expect("response");
+    assert_eq!(first.status(), StatusCode::OK);
+    // Cached now: the whole answer, through every layer of the node's stack, is ready
+    // the first time its future is polled — no task switch, no wait on a lock or a
+    // channel, nothing scheduled.
+    let hit = app(state, None)
+        .oneshot(request())
+        .now_or_never()
+        .expect("a cache hit completes in its first poll")
+        .expect("response");
+    assert_eq!(hit.status(), StatusCode::OK);
+    assert!(hit.headers()["server-timing"]
+        .to_str()
+        .expect("ascii")
+        .starts_with(r#"page-cache;desc="hit""#));
+    assert_eq!(backend.calls(), 1);
+    cancel.cancel();
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use http::{Request, StatusCode};
-use tessera_channels::{app, runtime};
+use tessera_channels::{app, runtime, AppState};
 use tessera_descriptors::Portal;
 use tessera_engine::{Engine, PageOutput, PortalRequest};
 use tessera_fragments::cache::{Mode, Targets};
@@ -518,16 +518,22 @@ async fn a_new_portal_version_never_serves_the_old_versions_pages() {
     );
 }
 
-#[tokio::test]
-async fn over_http_a_whole_page_keeps_its_etag_answers_304_and_says_so_in_server_timing() {
+/// A node serving [`quotes_portal`] for an hour over HTTP, its backend answering `v`.
+async fn quotes_node(v: &str) -> (Scripted, PortalDir, AppState, CancellationToken) {
     let backend = Scripted::start().await;
-    backend.respond(Reply::json(r#"{"v": "http"}"#));
+    backend.respond(Reply::json(format!(r#"{{"v": "{v}"}}"#)));
     let dir = quotes_portal(&backend, r#"<lifecycle ttl="1h"/>"#);
     let store = tessera_store::open("sqlite::memory:").await.expect("store");
     let cancel = CancellationToken::new();
     let state = runtime::start(portal(&dir), store, &cancel)
         .await
         .expect("node");
+    (backend, dir, state, cancel)
+}
+
+#[tokio::test]
+async fn over_http_a_whole_page_keeps_its_etag_answers_304_and_says_so_in_server_timing() {
+    let (backend, _dir, state, cancel) = quotes_node("http").await;
     let get = |etag: Option<String>| {
         let state = state.clone();
         async move {
@@ -576,14 +582,7 @@ async fn over_http_a_whole_page_keeps_its_etag_answers_304_and_says_so_in_server
 #[tokio::test]
 async fn a_whole_page_hit_is_answered_in_one_poll() {
     use futures::FutureExt;
-    let backend = Scripted::start().await;
-    backend.respond(Reply::json(r#"{"v": "inline"}"#));
-    let dir = quotes_portal(&backend, r#"<lifecycle ttl="1h"/>"#);
-    let store = tessera_store::open("sqlite::memory:").await.expect("store");
-    let cancel = CancellationToken::new();
-    let state = runtime::start(portal(&dir), store, &cancel)
-        .await
-        .expect("node");
+    let (backend, _dir, state, cancel) = quotes_node("inline").await;
     let request = || Request::get("/").body(Body::empty()).expect("request");
     let first = app(state.clone(), None)
         .oneshot(request())

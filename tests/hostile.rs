@@ -9,7 +9,7 @@ use axum::body::Body;
 use http::{header, Request, StatusCode};
 use proptest::prelude::*;
 use tessera_channels::{app, runtime, AppState};
-use tessera_descriptors::{build, Kind, Portal, SourceFile, Sources};
+use tessera_descriptors::{build, Kind, Portal, Sources};
 use tessera_engine::{Engine, PortalRequest};
 use tessera_fragments::{Profile, Status};
 use tessera_test_support::{PortalDir, Reply, Scripted};
@@ -411,11 +411,7 @@ async fn requests_in_flight_complete_when_shutdown_begins() {
 
 fn sources_with(kind: Kind, text: String) -> Sources {
     let mut s = Sources::default();
-    s.files.push(SourceFile {
-        kind,
-        label: "hostile.xml".into(),
-        text,
-    });
+    s.add_file(kind, "hostile.xml", text);
     s
 }
 

@@ -116,6 +116,16 @@ fn label(dir: &Path, rel: &str) -> Arc<str> {
 }
 
 impl Sources {
+    /// Adds one descriptor document, named `label` in messages (sources put together in
+    /// memory: registered documents, tests, benchmarks).
+    pub fn add_file(&mut self, kind: Kind, label: impl Into<Arc<str>>, text: impl Into<String>) {
+        self.files.push(SourceFile {
+            kind,
+            label: label.into(),
+            text: text.into(),
+        });
+    }
+
     /// Reads `tessera.toml`, `services/`, `fragments/`, `pages/` and every template.
     /// Never fails: problems are collected in [`Sources::problems`].
     pub fn read(config_dir: &Path, templates_dir: &Path) -> Sources {
@@ -163,11 +173,7 @@ impl Sources {
                     limits.max_descriptor_bytes,
                     "max-descriptor-bytes",
                 ) {
-                    Ok(text) => out.files.push(SourceFile {
-                        kind,
-                        label: file_label,
-                        text,
-                    }),
+                    Ok(text) => out.add_file(kind, file_label, text),
                     Err(msg) => {
                         out.unreadable.insert((kind, stem(&name)));
                         out.problems.push(Location::file_start(file_label), msg);

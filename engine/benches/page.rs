@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use minijinja::{context, Value};
-use tessera_descriptors::{build, Kind, Portal, SourceFile, Sources};
+use tessera_descriptors::{build, Kind, Portal, Sources};
 use tessera_engine::{personalize, Engine, PortalRequest};
 use tessera_fragments::cache::{Mode, Targets};
 use tessera_sim::{Reply, Scripted};
@@ -71,13 +71,7 @@ fn payload() -> String {
 
 fn portal(backend: &str) -> Portal {
     let mut sources = Sources::default();
-    let mut file = |kind: Kind, label: String, text: String| {
-        sources.files.push(SourceFile {
-            kind,
-            label: label.into(),
-            text,
-        })
-    };
+    let mut file = |kind: Kind, label: String, text: String| sources.add_file(kind, label, text);
     let mut slots = String::new();
     for n in 1..=FRAGMENTS {
         file(

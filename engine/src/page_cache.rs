@@ -345,7 +345,7 @@ mod tests {
 
     #[test]
     fn a_composite_fragment_reads_what_its_children_read() {
-        use tessera_descriptors::{build, Kind, SourceFile, Sources};
+        use tessera_descriptors::{build, Kind, Sources};
         let mut sources = Sources::default();
         for (kind, label, text) in [
             (
@@ -364,11 +364,7 @@ mod tests {
                 r#"<page id="home" layout="page.html"><region name="main"><fragment ref="outer"/></region></page>"#,
             ),
         ] {
-            sources.files.push(SourceFile {
-                kind,
-                label: label.into(),
-                text: text.into(),
-            });
+            sources.add_file(kind, label, text);
         }
         sources
             .templates

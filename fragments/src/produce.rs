@@ -421,29 +421,6 @@ impl Fragments {
             stale,
             fresh_until_ms: 0,
         };
-        if cacheable {
-            if let Some(hit) = cache
-                .get(&rendered_key)
-                .filter(|e| self.local_fresh(def, e, source.is_none()))
-            {
-                content.html = hit.markup().map(|m| m.to_string()).unwrap_or_default();
-                content.version = Some(hit.version);
-                content.fresh_until_ms = fresh_until(&hit);
-                // The data model is copied out only for the JSON channel: an HTML page
-                // served from the cache never touches it.
-                content.model = match &source {
-                    Some(s) if ctx.channel == ChannelKey::Json => {
-                        self.model_stage(def, s)?.map(|m| m.to_json())
-                    }
-                    _ => None,
-                };
-                if source.is_none() {
-                    content.origin = Origin::Cache;
-                }
-                content.stale = source.and_then(|s| s.stale);
-                return Ok(content);
-            }
-        }
         // A response not stored, whose fetch other requests joined: the first of them to
         // get here renders, the others take its markup. The key says everything the
         // markup depends on once every child has a version (children without one are
@@ -452,9 +429,28 @@ impl Fragments {
             .as_ref()
             .and_then(|s| s.derived.clone())
             .filter(|_| children.iter().all(|c| c.version.is_some()));
-        if let Some(StageValue::Markup(html)) = derived.as_ref().and_then(|d| d.get(&rendered_key))
-        {
-            content.html = html.to_string();
+        let hit = cacheable
+            .then(|| cache.get(&rendered_key))
+            .flatten()
+            .filter(|e| self.local_fresh(def, e, source.is_none()));
+        let markup = match &hit {
+            Some(hit) => {
+                content.version = Some(hit.version);
+                content.fresh_until_ms = fresh_until(hit);
+                if source.is_none() {
+                    content.origin = Origin::Cache;
+                }
+                Some(hit.markup().cloned().unwrap_or_default())
+            }
+            None => match derived.as_ref().and_then(|d| d.get(&rendered_key)) {
+                Some(StageValue::Markup(m)) => Some(m),
+                _ => None,
+            },
+        };
+        if let Some(markup) = markup {
+            content.html = markup.to_string();
+            // The data model is copied out only for the JSON channel: an HTML page
+            // served from the cache never touches it.
             content.model = match &source {
                 Some(s) if ctx.channel == ChannelKey::Json => {
                     self.model_stage(def, s)?.map(|m| m.to_json())
@@ -862,21 +858,21 @@ pub fn escape_html(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tessera_descriptors::{build, Kind, SourceFile, Sources};
+    use tessera_descriptors::{build, Kind, Sources};
 
     #[tokio::test]
     async fn a_panic_while_rendering_is_that_fragments_error() {
         let mut sources = Sources::default();
-        sources.files.push(SourceFile {
-            kind: Kind::Fragment,
-            label: "fragments/boom.xml".into(),
-            text: r#"<fragment id="boom"><template>boom.html</template><fallback>Boom is resting.</fallback></fragment>"#.into(),
-        });
-        sources.files.push(SourceFile {
-            kind: Kind::Page,
-            label: "pages/home.xml".into(),
-            text: r#"<page id="home" layout="page.html"><region name="main"><fragment ref="boom"/></region></page>"#.into(),
-        });
+        sources.add_file(
+            Kind::Fragment,
+            "fragments/boom.xml",
+            r#"<fragment id="boom"><template>boom.html</template><fallback>Boom is resting.</fallback></fragment>"#,
+        );
+        sources.add_file(
+            Kind::Page,
+            "pages/home.xml",
+            r#"<page id="home" layout="page.html"><region name="main"><fragment ref="boom"/></region></page>"#,
+        );
         sources
             .templates
             .insert("boom.html", "boom.html", "{{ explode() }}");

@@ -73,15 +73,6 @@ impl Derived {
             }
         }
     }
-
-    /// Stages kept.
-    pub fn len(&self) -> usize {
-        self.stages.lock().map_or(0, |s| s.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -605,3 +605,181 @@ async fn a_whole_page_hit_is_answered_in_one_poll() {
     assert_eq!(backend.calls(), 1);
     cancel.cancel();
 }
+
+/// `GET path` through the node's app: status, `Server-Timing`, body.
+async fn fetch(state: &AppState, path: &str) -> (StatusCode, String, String) {
+    let res = app(state.clone(), None)
+        .oneshot(Request::get(path).body(Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    let status = res.status();
+    let timing = res
+        .headers()
+        .get("server-timing")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (status, timing, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Answered whole from the page cache (by the memo or a lookup), per `Server-Timing`.
+fn whole_hit(timing: &str) -> bool {
+    timing.starts_with(r#"page-cache;desc="hit""#)
+}
+
+/// The page id the guests' memo would answer a guest's `GET /` with now, if any.
+fn memo_of_home(state: &AppState) -> Option<String> {
+    state.guests.serve(
+        &state.engine(),
+        None,
+        tessera_engine::Channel::Html,
+        tokio::time::Instant::now(),
+        |p| p.page_id.clone(),
+    )
+}
+
+/// A guest's `GET /` twice: assembled, then whole from the cache, which the memo keeps.
+async fn home_kept_for_guests(state: &AppState, expect: &str) {
+    let (_, first, body) = fetch(state, "/").await;
+    assert!(!whole_hit(&first), "{first}");
+    assert!(body.contains(expect), "{body}");
+    let (_, second, body) = fetch(state, "/").await;
+    assert!(whole_hit(&second), "{second}");
+    assert!(body.contains(expect), "{body}");
+    assert_eq!(memo_of_home(state).as_deref(), Some("home"));
+}
+
+#[tokio::test]
+async fn guests_are_answered_from_the_memo_until_an_invalidation_changes_their_page() {
+    let (backend, _dir, state, cancel) = quotes_node("one").await;
+    home_kept_for_guests(&state, "<b>one</b>").await;
+    let hits = state.engine().fragments().cache().snapshot().hits;
+    let (status, timing, body) = fetch(&state, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(whole_hit(&timing) && body.contains("<b>one</b>"), "{body}");
+    assert_eq!(
+        state.engine().fragments().cache().snapshot().hits,
+        hits + 1,
+        "an answer from the memo counts as the cache hit it stands for"
+    );
+    assert_eq!(backend.calls(), 1);
+
+    backend.respond(Reply::json(r#"{"v": "two"}"#));
+    let targets = Targets {
+        fragments: vec!["quotes".into()],
+        ..Targets::default()
+    };
+    state.engine().invalidate(&targets, Mode::Hard, false);
+    assert_eq!(memo_of_home(&state), None, "the page left the cache");
+    let (_, timing, body) = fetch(&state, "/").await;
+    assert!(!whole_hit(&timing), "assembled again: {timing}");
+    assert!(body.contains("<b>two</b>"), "{body}");
+    assert_eq!(backend.calls(), 2);
+    let (_, timing, body) = fetch(&state, "/").await;
+    assert!(whole_hit(&timing) && body.contains("<b>two</b>"), "{body}");
+    assert_eq!(memo_of_home(&state).as_deref(), Some("home"));
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn a_soft_invalidation_a_clear_or_the_ttl_ends_the_guests_memo() {
+    let (backend, _dir, state, cancel) = quotes_node("one").await;
+    let engine = state.engine();
+    home_kept_for_guests(&state, "<b>one</b>").await;
+
+    // Soft: the page is kept but stale; guests get it assembled from fresh parts.
+    backend.respond(Reply::json(r#"{"v": "two"}"#));
+    let quotes = Targets {
+        fragments: vec!["quotes".into()],
+        ..Targets::default()
+    };
+    engine.invalidate(&quotes, Mode::Soft, false);
+    assert_eq!(
+        memo_of_home(&state),
+        None,
+        "a stale page is not answered whole"
+    );
+    let (_, timing, body) = fetch(&state, "/").await;
+    assert!(!whole_hit(&timing) && body.contains("<b>two</b>"), "{body}");
+    home_kept_for_guests_again(&state, "<b>two</b>").await;
+
+    // A clear (a node that missed invalidations).
+    backend.respond(Reply::json(r#"{"v": "three"}"#));
+    engine.fragments().cache().clear();
+    assert_eq!(memo_of_home(&state), None, "nothing survives a clear");
+    let (_, timing, body) = fetch(&state, "/").await;
+    assert!(
+        !whole_hit(&timing) && body.contains("<b>three</b>"),
+        "{body}"
+    );
+    home_kept_for_guests_again(&state, "<b>three</b>").await;
+
+    // The fragment's ttl (an hour) runs out: its source is no longer fresh.
+    backend.respond(Reply::json(r#"{"v": "four"}"#));
+    advance(Duration::from_secs(3601)).await;
+    assert_eq!(memo_of_home(&state), None, "past the fragment's ttl");
+    let (_, timing, body) = fetch(&state, "/").await;
+    assert!(
+        !whole_hit(&timing) && body.contains("<b>four</b>"),
+        "{body}"
+    );
+    assert_eq!(backend.calls(), 4);
+    cancel.cancel();
+}
+
+/// After a request that assembled the page: the next guest's is whole and kept.
+async fn home_kept_for_guests_again(state: &AppState, expect: &str) {
+    let (_, timing, body) = fetch(state, "/").await;
+    assert!(whole_hit(&timing) && body.contains(expect), "{body}");
+    assert_eq!(memo_of_home(state).as_deref(), Some("home"));
+}
+
+#[tokio::test]
+async fn a_new_portal_version_never_answers_guests_from_the_old_versions_memo() {
+    use tessera_channels::registry::docs::{Base, DocKey, DocKind};
+    use tessera_channels::registry::{Actor, Edit};
+    let backend = Scripted::start().await;
+    backend.respond(Reply::json(r#"{"v": "one"}"#));
+    let dir = quotes_portal(&backend, r#"<lifecycle ttl="1h"/>"#);
+    let store = tessera_store::open("sqlite::memory:").await.expect("store");
+    let cancel = CancellationToken::new();
+    let base = Base::read(&dir.config_dir(), &dir.templates_dir());
+    let state = runtime::start_node(base, None, store, &cancel)
+        .await
+        .expect("node");
+    home_kept_for_guests(&state, "<b>one</b>").await;
+
+    let outcome = state
+        .registry
+        .change(
+            vec![Edit::Put {
+                key: DocKey::new(DocKind::Template, "fragments/q.html"),
+                text: "<i>{{ model.v }}</i>".into(),
+            }],
+            &Actor {
+                name: "test".into(),
+                address: None,
+                reason: "a new template".into(),
+            },
+            false,
+        )
+        .await
+        .expect("change");
+    assert!(outcome.applied);
+    assert_eq!(memo_of_home(&state), None, "the memo is the old version's");
+    let (_, timing, body) = fetch(&state, "/").await;
+    assert!(!whole_hit(&timing), "{timing}");
+    assert!(body.contains("<i>one</i>"), "{body}");
+    let (_, timing, body) = fetch(&state, "/").await;
+    assert!(whole_hit(&timing) && body.contains("<i>one</i>"), "{body}");
+    assert_eq!(memo_of_home(&state).as_deref(), Some("home"));
+    assert_eq!(
+        backend.calls(),
+        1,
+        "the source stage is shared by both versions"
+    );
+    cancel.cancel();
+}

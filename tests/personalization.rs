@@ -552,6 +552,60 @@ async fn equal_selections_share_and_the_default_homepage_is_built_once() {
 }
 
 #[tokio::test]
+async fn the_guests_memo_answers_guests_only_and_each_channel_its_own_page() {
+    let backend = Scripted::start().await;
+    let dir = bank(&backend);
+    let n = node(&dir, "sqlite::memory:").await;
+    add_user(&n.state, "alice", &["client"]).await;
+    let alice = sign_in(&n.state, "alice", "alice-secret")
+        .await
+        .expect("signs in");
+    // Guests' home page, assembled and then answered whole (and kept in the memo).
+    let guest = send(&n.state, get("/", None)).await;
+    let kept = send(&n.state, get("/", None)).await;
+    assert_eq!(kept.body, guest.body);
+    assert!(kept.body.contains("Hello Guest") && !kept.body.contains("<acct>"));
+    let memo = |channel| {
+        n.state.guests.serve(
+            &n.state.engine(),
+            None,
+            channel,
+            tokio::time::Instant::now(),
+            |p| p.page_id.clone(),
+        )
+    };
+    assert_eq!(memo(tessera_engine::Channel::Html).as_deref(), Some("home"));
+    assert_eq!(memo(tessera_engine::Channel::Light), None);
+
+    // A signed-in user is never answered with the guests' page, before or after.
+    for _ in 0..2 {
+        let mine = send(&n.state, get("/", Some(&alice))).await;
+        assert!(mine.body.contains("Hello ALICE"), "{}", mine.body);
+        assert!(
+            mine.body.contains("<acct>alice:5000</acct>"),
+            "{}",
+            mine.body
+        );
+        assert_ne!(mine.headers["etag"], kept.headers["etag"]);
+    }
+    // An unknown session cookie is a guest (after the store says so).
+    let unknown = send(&n.state, get("/", Some(&"0".repeat(64)))).await;
+    assert_eq!(unknown.body, guest.body);
+    // The light channel has a page of its own.
+    for _ in 0..2 {
+        let light = send(&n.state, get("/light", None)).await;
+        assert!(light.body.starts_with("LIGHT"), "{}", light.body);
+    }
+    assert_eq!(
+        memo(tessera_engine::Channel::Light).as_deref(),
+        Some("home")
+    );
+    let again = send(&n.state, get("/", None)).await;
+    assert_eq!(again.body, guest.body);
+    assert_eq!(again.headers["etag"], kept.headers["etag"]);
+}
+
+#[tokio::test]
 async fn etags_answer_304_and_cache_control_says_private_or_public() {
     let backend = Scripted::start().await;
     let dir = bank(&backend);
@@ -732,6 +786,14 @@ async fn a_trusted_sso_header_signs_in_only_with_the_shared_secret() {
             .body(Body::empty())
             .expect("req")
     };
+    // Guests first, so that the guests' memo has their page: a signed-in request is
+    // never answered from it.
+    for _ in 0..2 {
+        assert!(send(&n.state, get("/", None))
+            .await
+            .body
+            .contains("Hello Guest"));
+    }
     let res = send(&n.state, with("proxy-shared-secret-123")).await;
     assert!(
         res.body.contains("Hello ALICE") && res.body.contains("alice:5000"),

@@ -97,6 +97,22 @@ async fn page_response(
     let (uri, headers) = (&req.uri, &req.headers);
     // One load of the current portal version for the whole request.
     let engine = state.engine();
+    // A guest's buffered page the page cache answered before is answered from the memo
+    // while it is current (`guest`); else it is kept there on the way out.
+    let guest =
+        crate::auth::is_plain_guest(state.settings(), headers) && delivery_override(uri).is_none();
+    if guest {
+        let memo = state
+            .guests
+            .serve(&engine, page.as_deref(), channel, started, |p| {
+                let mut res = p.head.response(p.whole.html(), headers);
+                whole_page_served(state, &engine, &mut res, &p.page_id, started);
+                res
+            });
+        if let Some(res) = memo {
+            return res;
+        }
+    }
     let identity = identify(state, headers).await;
     let mut request = portal_request(state, &engine, &identity, page, channel, uri.path()).await;
     request.trace = crate::trace::of(&req.extensions);
@@ -158,51 +174,33 @@ async fn page_response(
             Redirect::to(out.redirect.as_deref().unwrap_or("/")).into_response()
         }
         Ok(out) => {
-            let cache_control = match (out.per_user, out.max_age.as_secs()) {
-                (true, 0) => Ok(HeaderValue::from_static("private, max-age=0")),
-                (false, 0) => Ok(HeaderValue::from_static("public, max-age=0")),
-                (true, secs) => HeaderValue::try_from(format!("private, max-age={secs}")),
-                (false, secs) => HeaderValue::try_from(format!("public, max-age={secs}")),
-            };
-            let not_modified = headers
-                .get(header::IF_NONE_MATCH)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| {
-                    v.split(',')
-                        .any(|t| t.trim() == out.etag || t.trim() == "*")
-                });
-            let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::OK);
-            let mut res = if not_modified && status == StatusCode::OK {
-                StatusCode::NOT_MODIFIED.into_response()
-            } else {
-                page_html(status, out.html.clone())
-            };
-            let h = res.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(&out.etag) {
-                h.insert(header::ETAG, v);
-            }
-            h.insert(
-                header::CACHE_CONTROL,
-                cache_control.unwrap_or_else(|_| HeaderValue::from_static("no-store")),
-            );
-            // The page differs by who asks.
-            h.insert(header::VARY, HeaderValue::from_static("Cookie"));
-            if portal.settings.observability.server_timing {
-                let timing = if out.fragments_produced {
-                    crate::timing::header(&out.slots, started.elapsed())
-                } else {
-                    whole_page_timing(started.elapsed())
-                };
-                if let Some(v) = timing {
-                    h.insert(SERVER_TIMING, v);
+            let head = Head::of(&out);
+            let mut res = head.response(&out.html, headers);
+            match (out.whole, page_id) {
+                (Some(whole), Some(page_id)) => {
+                    whole_page_served(state, &engine, &mut res, &page_id, started);
+                    if guest {
+                        let prepared = crate::guest::Prepared {
+                            whole,
+                            head,
+                            page_id,
+                        };
+                        state
+                            .guests
+                            .keep(&engine, request.page.as_deref(), channel, prepared);
+                    }
+                }
+                (_, page_id) => {
+                    if portal.settings.observability.server_timing {
+                        let timing = crate::timing::header(&out.slots, started.elapsed());
+                        if let Some(v) = timing {
+                            res.headers_mut().insert(SERVER_TIMING, v);
+                        }
+                    }
+                    let served = Served::Slots(&out.slots);
+                    observe_page(state, page_id.as_deref(), res.status(), started, served);
                 }
             }
-            let served = if out.fragments_produced {
-                Served::Slots(&out.slots)
-            } else {
-                Served::WholeFromCache
-            };
-            observe_page(state, page_id.as_deref(), res.status(), started, served);
             return res;
         }
         Err(e) => engine_error(state, &identity, &request, uri, e),
@@ -215,6 +213,82 @@ async fn page_response(
         Served::Nothing,
     );
     res
+}
+
+/// A buffered page's response head, as the page's facts decide it: made once per page
+/// served whole from the cache and kept with it for guests (`guest`).
+pub struct Head {
+    status: StatusCode,
+    /// The page's validator as sent, and as `If-None-Match` is compared with.
+    etag: Option<HeaderValue>,
+    cache_control: HeaderValue,
+}
+
+impl Head {
+    fn of(out: &tessera_engine::PageOutput) -> Self {
+        let cache_control = match (out.per_user, out.max_age.as_secs()) {
+            (true, 0) => Ok(HeaderValue::from_static("private, max-age=0")),
+            (false, 0) => Ok(HeaderValue::from_static("public, max-age=0")),
+            (true, secs) => HeaderValue::try_from(format!("private, max-age={secs}")),
+            (false, secs) => HeaderValue::try_from(format!("public, max-age={secs}")),
+        };
+        Self {
+            status: StatusCode::from_u16(out.status).unwrap_or(StatusCode::OK),
+            etag: HeaderValue::from_str(&out.etag).ok(),
+            cache_control: cache_control.unwrap_or_else(|_| HeaderValue::from_static("no-store")),
+        }
+    }
+
+    /// The page with this head for a request with `headers`: 304 when its
+    /// `If-None-Match` names the page's ETag (or `*`) and the page is a 200.
+    fn response(&self, markup: &std::sync::Arc<str>, headers: &HeaderMap) -> Response {
+        let etag = self.etag.as_ref().map(|e| e.as_bytes());
+        let not_modified = self.status == StatusCode::OK
+            && headers
+                .get(header::IF_NONE_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| {
+                    v.split(',')
+                        .map(|t| t.trim().as_bytes())
+                        .any(|t| Some(t) == etag || t == b"*")
+                });
+        let mut res = if not_modified {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            page_html(self.status, markup.clone())
+        };
+        let h = res.headers_mut();
+        if let Some(v) = &self.etag {
+            h.insert(header::ETAG, v.clone());
+        }
+        h.insert(header::CACHE_CONTROL, self.cache_control.clone());
+        // The page differs by who asks.
+        h.insert(header::VARY, HeaderValue::from_static("Cookie"));
+        res
+    }
+}
+
+/// Finishes the answer of a page served whole from the page cache: its `Server-Timing`
+/// (when the portal sends it), its metrics and log line.
+fn whole_page_served(
+    state: &AppState,
+    engine: &Engine,
+    res: &mut Response,
+    page_id: &str,
+    started: Instant,
+) {
+    if engine.portal().settings.observability.server_timing {
+        if let Some(v) = whole_page_timing(started.elapsed()) {
+            res.headers_mut().insert(SERVER_TIMING, v);
+        }
+    }
+    observe_page(
+        state,
+        Some(page_id),
+        res.status(),
+        started,
+        Served::WholeFromCache,
+    );
 }
 
 /// A page served whole from the page cache has no fragment timings: nothing was

@@ -5,6 +5,7 @@
 //! Layout:
 //! - `health` — `/healthz` and `/readyz` for load balancers
 //! - `html` — the browser channel: pages, the 404 and 500 pages
+//! - `guest` — guests' cache hits answered from a per-node memo of their pages
 //! - `auth` — identity (session cookie or SSO header), sign-in, passwords, CSRF
 //! - `customize` — page customization (forms and JSON)
 //! - `api` — the JSON channel (`/api/v1/`)
@@ -27,6 +28,7 @@ pub mod cluster;
 pub mod console;
 pub mod customize;
 pub mod demo_users;
+pub mod guest;
 pub mod health;
 pub mod html;
 pub mod metrics;
@@ -82,6 +84,8 @@ pub struct NodeState {
     pub cluster: Arc<cluster::Cluster>,
     /// Signed-in users as the store last gave them (`[auth] identity-cache-ttl`).
     pub identities: Arc<auth::known::KnownUsers>,
+    /// Guests' pages as the page cache last answered them (`guest`).
+    pub guests: Arc<guest::GuestPages<html::Head>>,
 }
 
 impl AppState {
@@ -95,6 +99,7 @@ impl AppState {
             store,
             admin_token: None,
             cluster: cluster::Cluster::single(),
+            guests: Arc::default(),
         })
     }
 

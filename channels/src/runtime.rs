@@ -113,6 +113,7 @@ fn finish(
         store,
         admin_token,
         cluster: cluster.clone(),
+        guests: Arc::default(),
     });
     cluster.start(state.clone(), cancel);
     Ok(state)

@@ -51,6 +51,9 @@ pub struct PageOutput {
     pub status: u16,
     /// A primary fragment's backend redirected: the page redirects there.
     pub redirect: Option<String>,
+    /// Served whole from the page cache: the cached page, which later requests for the
+    /// same instance may reuse while it is current.
+    pub whole: Option<crate::page_cache::WholePage>,
 }
 
 /// The status primary fragments decide: the first failing primary's, by cause.
@@ -224,6 +227,7 @@ pub fn page_stage(
             max_age,
             page_cached: cached,
             fragments_produced: true,
+            whole: None,
         };
     if cacheable {
         // Looked up once already by the fast path (when it was tried): not counted again.

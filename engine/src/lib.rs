@@ -85,6 +85,12 @@ impl Engine {
         self
     }
 
+    /// This portal version's number: unique in the process, higher for later versions
+    /// (cached pages are keyed by it).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }

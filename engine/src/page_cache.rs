@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tessera_descriptors::{FragmentDef, PageDef, ParamValue, Portal};
-use tessera_fragments::cache::{ChannelKey, KeyHasher, StageKey};
+use tessera_fragments::cache::{ChannelKey, Entry, KeyHasher, PageValue, StageKey, StageValue};
 use tessera_fragments::{Fragments, Params};
 
 use crate::assemble::{LayoutReads, PageOutput};
@@ -268,14 +268,52 @@ fn hash_params(h: &mut KeyHasher, params: &Params) {
     h.bytes(b"params");
 }
 
+/// A page [`whole`] found in the cache: what a later request for the same instance may
+/// be answered with, without building the instance again, while [`WholePage::current`]
+/// says so.
+#[derive(Debug, Clone)]
+pub struct WholePage {
+    key: StageKey,
+    entry: Arc<Entry>,
+    /// The entry's value.
+    page: Arc<PageValue>,
+    /// The cache's epoch when it was looked up ([`tessera_fragments::cache::FragmentCache::still_cached`]).
+    epoch: u64,
+}
+
+impl WholePage {
+    pub fn html(&self) -> &Arc<str> {
+        &self.page.html
+    }
+
+    /// Whether [`whole`] would answer with this same page at `now` for its instance:
+    /// the entry is still the cache's (not removed, replaced or expired, see
+    /// [`tessera_fragments::cache::FragmentCache::still_cached`], which counts the hit), not soft-invalidated, and
+    /// every source behind it still fresh.
+    pub fn current(&self, fragments: &Fragments, now: tokio::time::Instant) -> bool {
+        let cache = fragments.cache();
+        let now_ms = cache.ms_at(now);
+        usable(&self.entry, &self.page, now_ms)
+            && cache.still_cached(&self.key, &self.entry, self.epoch, now_ms)
+    }
+}
+
+/// A cached page is served whole while it is not marked stale and its sources are fresh.
+fn usable(entry: &Entry, page: &PageValue, now_ms: u64) -> bool {
+    !entry.is_stale() && now_ms < page.fresh_until_ms()
+}
+
 /// The fast path: the instance's page, whole, when it is cached, not soft-invalidated
 /// and every source behind it is still fresh. Nothing is produced, fetched or rendered;
 /// the answer's `slots` are empty and `fragments_produced` is false.
 pub fn whole(fragments: &Fragments, page: &PageDef, instance: &Instance<'_>) -> Option<PageOutput> {
     let cache = fragments.cache();
+    let epoch = cache.epoch();
     let entry = cache.get(&instance.key)?;
-    let value = entry.page()?;
-    if entry.is_stale() || cache.now_ms() >= value.fresh_until_ms() {
+    let StageValue::Page(value) = &entry.value else {
+        return None;
+    };
+    if !usable(&entry, value, cache.now_ms()) {
         return None;
     }
     Some(PageOutput {
@@ -290,6 +328,12 @@ pub fn whole(fragments: &Fragments, page: &PageDef, instance: &Instance<'_>) -> 
         fragments_produced: false,
         status: value.status,
         redirect: None,
+        whole: Some(WholePage {
+            key: instance.key.clone(),
+            page: value.clone(),
+            entry: entry.clone(),
+            epoch,
+        }),
     })
 }
 

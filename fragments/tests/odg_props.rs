@@ -142,11 +142,19 @@ proptest! {
     fn invalidating_an_object_removes_exactly_its_dependents(w in world()) {
         let cache = FragmentCache::new(1 << 30);
         let all = build(&w, &cache);
+        // Held as a memo of a lookup holds them (`FragmentCache::still_cached`).
+        let held: Vec<_> = all.iter().map(|(key, _, _)| cache.peek(key).expect("cached")).collect();
         let targets = Targets { objects: vec![format!("o{}", w.target)], ..Targets::default() };
         let (impact, _) = cache.invalidate(&targets, Mode::Hard, false, |_| false);
         let mut expected_gone = 0;
-        for (key, version, objects) in &all {
+        for ((key, version, objects), entry) in all.iter().zip(&held) {
             let cached = cache.peek(key).is_some_and(|e| e.version == *version);
+            prop_assert_eq!(
+                cache.still_cached(key, entry, 0, cache.now_ms()),
+                cached,
+                "{:?}: a held entry answers for the cache exactly while it is cached",
+                key
+            );
             if objects.contains(&w.target) {
                 expected_gone += 1;
                 prop_assert!(!cached, "{key:?} depends on o{} but is still cached", w.target);

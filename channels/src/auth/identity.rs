@@ -62,6 +62,19 @@ impl Identity {
     }
 }
 
+/// Whether [`identify`] takes the request for a guest without asking the store: it
+/// carries no single-sign-on secret header (where that sign-on is configured) and no
+/// session cookie. (A request with an unknown or expired session cookie is a guest too,
+/// which only the store can tell.)
+pub fn is_plain_guest(settings: &Settings, headers: &HeaderMap) -> bool {
+    settings
+        .auth
+        .header
+        .as_ref()
+        .is_none_or(|h| !headers.contains_key(h.secret_header.as_str()))
+        && cookies::read(headers, cookies::SESSION).is_none()
+}
+
 /// Resolves the request's identity. Store failures degrade to anonymous (logged): the
 /// public portal keeps working when the database does not. A user signed in moments ago
 /// comes from [`super::known::KnownUsers`] rather than the store.

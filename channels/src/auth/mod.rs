@@ -8,4 +8,4 @@ pub mod known;
 pub mod login;
 pub mod password;
 
-pub use identity::{identify, Identity};
+pub use identity::{identify, is_plain_guest, Identity};

@@ -111,8 +111,14 @@ pub struct Entry {
     validated_at_ms: AtomicU64,
     /// Soft-invalidated: no longer fresh, still usable under stale-if-error.
     stale: AtomicBool,
+    /// Gone from the cache, by any cause (set by the cache's removal listener): whoever
+    /// still holds it holds a value the cache no longer serves.
+    removed: AtomicBool,
     /// How long memory should keep it (lifecycle ttl + stale windows).
     pub retain_for: Duration,
+    /// When memory stops keeping it by `retain_for`, on the cache's clock; never later
+    /// than the cache's own expiry, which counts from the insert that follows.
+    expires_ms: u64,
     pub weight: u32,
 }
 
@@ -134,7 +140,10 @@ impl Entry {
             value,
             validated_at_ms: AtomicU64::new(now_ms),
             stale: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
             retain_for,
+            expires_ms: now_ms
+                .saturating_add(u64::try_from(retain_for.as_millis()).unwrap_or(u64::MAX)),
             weight,
         }
     }
@@ -173,6 +182,20 @@ impl Entry {
 
     pub(crate) fn mark_stale(&self) {
         self.stale.store(true, Ordering::Release);
+    }
+
+    /// Whether the cache has let it go (size, expiry, replacement, invalidation).
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_removed(&self) {
+        self.removed.store(true, Ordering::Release);
+    }
+
+    /// See [`Entry::expires_ms`]'s field: past it, the cache no longer answers with it.
+    pub fn expires_ms(&self) -> u64 {
+        self.expires_ms
     }
 
     /// A 304 made it fresh again.

@@ -130,6 +130,15 @@ pub struct CacheSnapshot {
     pub invalidated_entries: u64,
 }
 
+/// [`FragmentCache::still_cached`] looks the entry up once in this many calls (per
+/// thread).
+pub const TOUCH_EVERY: u32 = 64;
+
+thread_local! {
+    /// Calls of [`FragmentCache::still_cached`] on this thread.
+    static TOUCHES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 struct Retain;
 
 impl moka::Expiry<StageKey, Arc<Entry>> for Retain {
@@ -162,6 +171,10 @@ pub struct FragmentCache {
     /// take the graph lock while moka may be called under it.
     removed: Arc<Mutex<Vec<u64>>>,
     next_version: AtomicU64,
+    /// Moved on by every [`FragmentCache::clear`] (before it drops anything): an entry
+    /// found under an earlier epoch may be one the clear dropped, whose removal moka
+    /// reports only when its maintenance gets to it.
+    epoch: AtomicU64,
     base: Instant,
     max_bytes: u64,
     pub stats: Arc<CacheStats>,
@@ -186,6 +199,7 @@ impl FragmentCache {
             .weigher(|_k: &StageKey, v: &Arc<Entry>| v.weight)
             .expire_after(Retain)
             .eviction_listener(move |_k, v: Arc<Entry>, cause| {
+                v.mark_removed();
                 if matches!(cause, RemovalCause::Size | RemovalCause::Expired) {
                     counted.evictions.fetch_add(1, Ordering::Relaxed);
                 }
@@ -199,6 +213,7 @@ impl FragmentCache {
             graph: Mutex::new(Graph::default()),
             removed,
             next_version: AtomicU64::new(1),
+            epoch: AtomicU64::new(0),
             base: Instant::now(),
             max_bytes,
             stats,
@@ -208,6 +223,43 @@ impl FragmentCache {
     /// Milliseconds on the cache's clock (tokio time).
     pub fn now_ms(&self) -> u64 {
         entry::ms_since(self.base)
+    }
+
+    /// `at` in milliseconds on the cache's clock (as [`FragmentCache::now_ms`] would
+    /// have read it then).
+    pub fn ms_at(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.base).as_millis() as u64
+    }
+
+    /// See the field: read it before a lookup whose answer is kept for
+    /// [`FragmentCache::still_cached`].
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Whether `entry`, found under `key` by a lookup made in `epoch`, is still what a
+    /// lookup would answer at `now_ms`, without making one: not let go by the cache (its
+    /// removal listener marks every entry it drops, by any cause), not past its expiry,
+    /// no [`FragmentCache::clear`] since. Counts a hit when it is, as the lookup would
+    /// have. One call in [`TOUCH_EVERY`] on each thread makes the lookup all the same,
+    /// so that an entry answered this way still counts as used in the cache's eviction
+    /// policy (its recency and frequency).
+    pub fn still_cached(&self, key: &StageKey, entry: &Entry, epoch: u64, now_ms: u64) -> bool {
+        if entry.is_removed() || now_ms >= entry.expires_ms() || self.epoch() != epoch {
+            return false;
+        }
+        let touch = TOUCHES.with(|n| {
+            let next = n.get().wrapping_add(1);
+            n.set(next);
+            next % TOUCH_EVERY == 0
+        });
+        // The lookup's answer is the same entry: moka returns no entry it has let go.
+        let found = |e: Arc<Entry>| e.version == entry.version;
+        if touch && !self.entries.get(key).is_some_and(found) {
+            return false;
+        }
+        self.stats.hits.fetch_add(1, Ordering::Relaxed);
+        true
     }
 
     pub fn get(&self, key: &StageKey) -> Option<Arc<Entry>> {
@@ -440,6 +492,7 @@ impl FragmentCache {
     /// entries are still fresh (it may have missed invalidations sent by other nodes).
     /// Counted as one invalidation. Returns how many entries were dropped.
     pub fn clear(&self) -> usize {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         self.process_removals();
         let gone = match self.graph.lock() {
             Ok(mut g) => {

@@ -7,11 +7,12 @@
 //! - `request/static-stack`: the cached page's bytes and headers as a static route
 //!   behind Tessera's whole HTTP stack (`tessera_channels::finish`: rate limit, request
 //!   ids and trace context, response counting, compression, body limit).
-//! - `request/cached-page`: `GET /` of the benchmark page (eight ~3 KB fragments under a
-//!   one-hour lifecycle) through the node's app, served whole from the page cache.
+//! - `request/cached-page`: a guest's `GET /` of the benchmark page (eight ~3 KB
+//!   fragments under a one-hour lifecycle) through the node's app, served whole from the
+//!   page cache — from the guests' memo (`channels::guest`) after the first hit.
 //!
-//! Their difference is what the cache-hit page path costs on top of the stack
-//! (identity, the page instance and its lookup, the page's headers and metrics).
+//! Their difference is what the cache-hit page path costs on top of the stack (the
+//! memo's check of the cached entry, the page's headers and metrics).
 //!
 //! Run: `cargo bench -p tessera-bench --bench request_path` (about a minute).
 

@@ -162,7 +162,7 @@ async fn page_response(
                     state,
                     page_id.as_deref(),
                     res.status(),
-                    started,
+                    started.elapsed(),
                     Served::Nothing,
                 );
                 res
@@ -191,14 +191,14 @@ async fn page_response(
                     }
                 }
                 (_, page_id) => {
+                    let elapsed = started.elapsed();
                     if portal.settings.observability.server_timing {
-                        let timing = crate::timing::header(&out.slots, started.elapsed());
-                        if let Some(v) = timing {
+                        if let Some(v) = crate::timing::header(&out.slots, elapsed) {
                             res.headers_mut().insert(SERVER_TIMING, v);
                         }
                     }
                     let served = Served::Slots(&out.slots);
-                    observe_page(state, page_id.as_deref(), res.status(), started, served);
+                    observe_page(state, page_id.as_deref(), res.status(), elapsed, served);
                 }
             }
             return res;
@@ -209,7 +209,7 @@ async fn page_response(
         state,
         page_id.as_deref(),
         res.status(),
-        started,
+        started.elapsed(),
         Served::Nothing,
     );
     res
@@ -277,8 +277,10 @@ fn whole_page_served(
     page_id: &str,
     started: Instant,
 ) {
+    // One reading of the clock for both.
+    let elapsed = started.elapsed();
     if engine.portal().settings.observability.server_timing {
-        if let Some(v) = whole_page_timing(started.elapsed()) {
+        if let Some(v) = whole_page_timing(elapsed) {
             res.headers_mut().insert(SERVER_TIMING, v);
         }
     }
@@ -286,18 +288,39 @@ fn whole_page_served(
         state,
         Some(page_id),
         res.status(),
-        started,
+        elapsed,
         Served::WholeFromCache,
     );
 }
+
+/// [`whole_page_timing`] for 0.0 to 0.9 ms.
+const UNDER_A_MILLISECOND: [&str; 10] = [
+    r#"page-cache;desc="hit", page;dur=0.0"#,
+    r#"page-cache;desc="hit", page;dur=0.1"#,
+    r#"page-cache;desc="hit", page;dur=0.2"#,
+    r#"page-cache;desc="hit", page;dur=0.3"#,
+    r#"page-cache;desc="hit", page;dur=0.4"#,
+    r#"page-cache;desc="hit", page;dur=0.5"#,
+    r#"page-cache;desc="hit", page;dur=0.6"#,
+    r#"page-cache;desc="hit", page;dur=0.7"#,
+    r#"page-cache;desc="hit", page;dur=0.8"#,
+    r#"page-cache;desc="hit", page;dur=0.9"#,
+];
 
 /// A page served whole from the page cache has no fragment timings: nothing was
 /// produced. `page-cache;desc="hit", page;dur=<ms>`.
 fn whole_page_timing(elapsed: std::time::Duration) -> Option<HeaderValue> {
     // Tenths of a millisecond, rounded, written as integers (no float formatting on the
-    // cache-hit path).
+    // cache-hit path); under a millisecond, as most hits are, one of ten static values
+    // (nothing formatted or allocated).
     use std::io::Write as _;
     let tenths = (elapsed.as_micros() + 50) / 100;
+    if let Some(v) = usize::try_from(tenths)
+        .ok()
+        .and_then(|i| UNDER_A_MILLISECOND.get(i))
+    {
+        return Some(HeaderValue::from_static(v));
+    }
     let mut buf = [0u8; 64];
     let mut w = &mut buf[..];
     write!(
@@ -328,10 +351,9 @@ fn observe_page(
     state: &AppState,
     page: Option<&str>,
     status: StatusCode,
-    started: Instant,
+    elapsed: std::time::Duration,
     served: Served<'_>,
 ) {
-    let elapsed = started.elapsed();
     if let Some(page) = page {
         state
             .registry
@@ -586,6 +608,17 @@ mod tests {
             header(Duration::ZERO),
             r#"page-cache;desc="hit", page;dur=0.0"#
         );
+        assert_eq!(
+            header(micros(949)),
+            r#"page-cache;desc="hit", page;dur=0.9"#
+        );
+        assert_eq!(
+            header(micros(950)),
+            r#"page-cache;desc="hit", page;dur=1.0"#
+        );
+        for (i, v) in UNDER_A_MILLISECOND.iter().enumerate() {
+            assert_eq!(*v, format!(r#"page-cache;desc="hit", page;dur=0.{i}"#));
+        }
         // The longest duration there is still fits the buffer.
         assert_eq!(
             header(Duration::MAX),

@@ -16,6 +16,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
+use tessera_service_access::sharded::ShardedCounter;
 
 use tessera_fragments::{FragmentResult, Status};
 
@@ -70,18 +71,21 @@ pub struct Metrics {
     fragment_seconds: Seconds<FragmentLabel>,
     page_seconds: Seconds<PageLabel>,
     page_ttfb_seconds: Seconds<PageLabel>,
-    page_requests: Family<PageOutcome, Counter>,
-    http_responses: Family<StatusLabel, Counter>,
+    page_requests: Family<PageOutcome, ShardedCounter>,
+    http_responses: Family<StatusLabel, ShardedCounter>,
     /// The counters of `http_responses` by status code, taken from the family on first
     /// use: counting a response is then one atomic add, not a lookup under the family's
     /// lock (it is done for every response).
-    by_status: Box<[std::sync::OnceLock<Counter>]>,
+    by_status: Box<[std::sync::OnceLock<ShardedCounter>]>,
     /// Each page's series, taken from the families on its first buffered answer (page
     /// ids come from descriptors, so the map stays as small as the portal). Read on every
     /// page without a lock or a shared reference count (`ArcSwap::load`); a new page
     /// copies the map.
-    pages: arc_swap::ArcSwap<std::collections::HashMap<String, Arc<PageSeries>>>,
+    pages: arc_swap::ArcSwap<PageMap>,
 }
+
+/// Pages' series by page id (foldhash: looked up on every page served).
+type PageMap = std::collections::HashMap<String, Arc<PageSeries>, foldhash::fast::RandomState>;
 
 /// One page's series, shared with the families that `/metrics` reads.
 #[derive(Debug)]
@@ -89,7 +93,7 @@ struct PageSeries {
     seconds: SecondsHistogram,
     ttfb: SecondsHistogram,
     /// `tessera_page_requests{status="200"}`, created at the page's first 200.
-    ok: std::sync::OnceLock<Counter>,
+    ok: std::sync::OnceLock<ShardedCounter>,
 }
 
 impl Default for Metrics {
@@ -170,7 +174,7 @@ impl Metrics {
         });
         record(&series);
         self.pages.rcu(|pages| {
-            let mut pages = std::collections::HashMap::clone(pages);
+            let mut pages = PageMap::clone(pages);
             pages
                 .entry(label.page.clone())
                 .or_insert_with(|| series.clone());
@@ -178,7 +182,7 @@ impl Metrics {
         });
     }
 
-    fn page_outcome(&self, page: &str, status: u16) -> Counter {
+    fn page_outcome(&self, page: &str, status: u16) -> ShardedCounter {
         self.page_requests
             .get_or_create(&PageOutcome {
                 page: page.to_owned(),

@@ -158,7 +158,7 @@ async fn each_answer_counts_a_hit_as_the_lookup_would() {
     let cache = FragmentCache::new(1 << 30);
     cache.insert(key(1), markup("a"), &Deps::default(), KEEP);
     let (one, epoch) = held(&cache, &key(1));
-    let hits = || cache.stats.hits.load(std::sync::atomic::Ordering::Relaxed);
+    let hits = || cache.stats.hits.get();
     let before = hits();
     let calls = 3 * u64::from(TOUCH_EVERY);
     for _ in 0..calls {

@@ -6,17 +6,20 @@
 //! taken on every observation, and every page served records two (its duration and its
 //! time to first byte): every request for a page would meet every other one at its
 //! series' mutex. Here an observation is two relaxed atomic additions — one bucket and
-//! the sum in whole nanoseconds (an integer: no compare-and-swap loop). The count is not
+//! the sum in whole nanoseconds (an integer: no compare-and-swap loop) — into the
+//! recording thread's own shard of the series' cells, so that cores do not write each
+//! other's cache lines either (`crate::sharded`). The count is not
 //! kept apart: a scrape sums the buckets, so count and buckets always agree. A scrape
 //! reads the atomics one after the other, so it may count an observation in its bucket
 //! and not yet in the sum — the same skew any concurrent scrape has between two series.
 //! (ADR 0009.)
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::{MetricType, TypedMetric};
+
+use crate::sharded::Cells;
 
 /// Upper bounds (seconds) of every time histogram: from well under a millisecond
 /// (cached proxies) to past any sensible timeout. Fixed, so that page, fragment and
@@ -41,9 +44,16 @@ pub struct SecondsHistogram {
 struct Inner {
     /// Finite upper bounds, ascending.
     bounds: Box<[f64]>,
-    /// One per bound, then the `+Inf` bucket: observations in each (not cumulative).
-    buckets: Box<[AtomicU64]>,
-    sum_nanos: AtomicU64,
+    /// One per bound, then the `+Inf` bucket (observations in each, not cumulative),
+    /// then the sum in whole nanoseconds; kept per shard.
+    cells: Cells,
+}
+
+impl Inner {
+    /// The sum's cell.
+    fn sum_cell(&self) -> usize {
+        self.bounds.len() + 1
+    }
 }
 
 impl SecondsHistogram {
@@ -53,12 +63,12 @@ impl SecondsHistogram {
         let mut bounds: Vec<f64> = bounds.into_iter().filter(|b| b.is_finite()).collect();
         bounds.sort_by(f64::total_cmp);
         bounds.dedup();
-        let buckets = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        // The buckets, `+Inf` and the sum.
+        let cells = Cells::new(bounds.len() + 2);
         Self {
             inner: Arc::new(Inner {
                 bounds: bounds.into(),
-                buckets,
-                sum_nanos: AtomicU64::new(0),
+                cells,
             }),
         }
     }
@@ -73,7 +83,7 @@ impl SecondsHistogram {
         } else {
             inner.bounds.partition_point(|b| *b < seconds)
         };
-        inner.buckets[i].fetch_add(1, Ordering::Relaxed);
+        inner.cells.add(i, 1);
         // `as` saturates: a negative value gives 0. (`min` would turn a NaN into the
         // maximum, hence the test first.)
         let nanos = if seconds.is_nan() {
@@ -82,22 +92,20 @@ impl SecondsHistogram {
             (seconds.min(MAX_OBSERVATION_SECONDS) * 1e9) as u64
         };
         if nanos > 0 {
-            inner.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+            inner.cells.add(inner.sum_cell(), nanos);
         }
     }
 
     /// Observations so far.
     pub fn count(&self) -> u64 {
-        self.inner
-            .buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
+        (0..=self.inner.bounds.len())
+            .map(|i| self.inner.cells.total(i))
             .sum()
     }
 
     /// Sum of the observations, in seconds.
     pub fn sum(&self) -> f64 {
-        self.inner.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9
+        self.inner.cells.total(self.inner.sum_cell()) as f64 / 1e9
     }
 
     /// Records one duration.
@@ -113,7 +121,8 @@ impl SecondsHistogram {
             .iter()
             .copied()
             .chain(std::iter::once(f64::INFINITY))
-            .zip(inner.buckets.iter().map(|b| b.load(Ordering::Relaxed)))
+            .enumerate()
+            .map(|(i, bound)| (bound, inner.cells.total(i)))
             .collect()
     }
 }
@@ -144,6 +153,7 @@ impl EncodeMetric for SecondsHistogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sharded::SHARDS;
     use prometheus_client::encoding::text::encode;
     use prometheus_client::registry::Registry;
 
@@ -214,10 +224,25 @@ mod tests {
     }
 
     #[test]
+    fn series_with_more_cells_than_a_line_holds_count_every_bucket() {
+        let bounds: Vec<f64> = (1..=40).map(f64::from).collect();
+        let h = SecondsHistogram::new(bounds.clone());
+        for b in &bounds {
+            h.observe(*b);
+        }
+        h.observe(1000.0);
+        let buckets = h.buckets();
+        assert_eq!(buckets.len(), 41);
+        assert!(buckets.iter().all(|(_, n)| *n == 1), "{buckets:?}");
+        assert_eq!(h.sum(), 820.0 + 1000.0);
+    }
+
+    #[test]
     fn observations_from_many_threads_are_all_counted() {
         let h = SecondsHistogram::new([0.001, 0.01]);
+        // More threads than copies: several record into the same one.
         std::thread::scope(|s| {
-            for _ in 0..4 {
+            for _ in 0..2 * SHARDS {
                 s.spawn(|| {
                     for _ in 0..10_000 {
                         h.observe(0.002);
@@ -225,7 +250,7 @@ mod tests {
                 });
             }
         });
-        assert_eq!(h.count(), 40_000);
-        assert!((h.sum() - 80.0).abs() < 1e-6, "{}", h.sum());
+        assert_eq!(h.count(), 20_000 * SHARDS as u64);
+        assert!((h.sum() - 40.0 * SHARDS as f64).abs() < 1e-6, "{}", h.sum());
     }
 }

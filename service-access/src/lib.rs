@@ -15,6 +15,7 @@
 //! - `client` — the HTTP exchange, [`BackendRequest`]/[`BackendResponse`]
 //! - `stats` — counters and latency percentiles per service
 //! - `histogram` — the lock-free time histogram every time metric of the node uses
+//! - `sharded` — values kept per thread (histogram cells, [`sharded::ShardedCounter`]) so cores do not share their cache lines
 //! - `health` — background health probes while a service is open or disabled
 //! - `view` — what operators see of a service ([`ServiceView`])
 //! - `trace` — the `traceparent` naming the exported call span (OpenTelemetry export on)
@@ -29,6 +30,7 @@ pub mod histogram;
 pub mod limit;
 pub mod retry;
 pub mod service;
+pub mod sharded;
 pub mod stats;
 pub mod timeout;
 pub mod toggle;

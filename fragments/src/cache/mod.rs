@@ -25,6 +25,7 @@ use std::time::Duration;
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use serde::Serialize;
+use tessera_service_access::sharded::ShardedCounter;
 use tokio::time::Instant;
 
 pub use entry::{Entry, PageValue, SourceData, StageValue};
@@ -107,7 +108,9 @@ pub struct Impact {
 
 #[derive(Debug, Default)]
 pub struct CacheStats {
-    pub hits: AtomicU64,
+    /// Counted on every cache hit, from every core: kept per thread
+    /// (`tessera_service_access::sharded`).
+    pub hits: ShardedCounter,
     pub misses: AtomicU64,
     pub inserts: AtomicU64,
     pub evictions: AtomicU64,
@@ -258,18 +261,17 @@ impl FragmentCache {
         if touch && !self.entries.get(key).is_some_and(found) {
             return false;
         }
-        self.stats.hits.fetch_add(1, Ordering::Relaxed);
+        self.stats.hits.inc();
         true
     }
 
     pub fn get(&self, key: &StageKey) -> Option<Arc<Entry>> {
         let found = self.entries.get(key);
-        let counter = if found.is_some() {
-            &self.stats.hits
+        if found.is_some() {
+            self.stats.hits.inc();
         } else {
-            &self.stats.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+            self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        }
         found
     }
 
@@ -547,7 +549,7 @@ impl FragmentCache {
 
     pub fn snapshot(&self) -> CacheSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let (hits, misses) = (get(&self.stats.hits), get(&self.stats.misses));
+        let (hits, misses) = (self.stats.hits.get(), get(&self.stats.misses));
         CacheSnapshot {
             entries: self.entries.entry_count(),
             bytes: self.entries.weighted_size(),

@@ -596,26 +596,18 @@ mod tests {
     fn a_whole_page_hit_is_timed_in_tenths_of_a_millisecond() {
         let header = |d| whole_page_timing(d).expect("a value");
         let micros = Duration::from_micros;
-        assert_eq!(
-            header(micros(1_249)),
-            r#"page-cache;desc="hit", page;dur=1.2"#
-        );
-        assert_eq!(
-            header(micros(1_250)),
-            r#"page-cache;desc="hit", page;dur=1.3"#
-        );
-        assert_eq!(
-            header(Duration::ZERO),
-            r#"page-cache;desc="hit", page;dur=0.0"#
-        );
-        assert_eq!(
-            header(micros(949)),
-            r#"page-cache;desc="hit", page;dur=0.9"#
-        );
-        assert_eq!(
-            header(micros(950)),
-            r#"page-cache;desc="hit", page;dur=1.0"#
-        );
+        for (elapsed, dur) in [
+            (micros(1_249), "1.2"),
+            (micros(1_250), "1.3"),
+            (Duration::ZERO, "0.0"),
+            (micros(949), "0.9"),
+            (micros(950), "1.0"),
+        ] {
+            assert_eq!(
+                header(elapsed),
+                format!(r#"page-cache;desc="hit", page;dur={dur}"#).as_str()
+            );
+        }
         for (i, v) in UNDER_A_MILLISECOND.iter().enumerate() {
             assert_eq!(*v, format!(r#"page-cache;desc="hit", page;dur=0.{i}"#));
         }

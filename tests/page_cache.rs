@@ -520,9 +520,14 @@ async fn a_new_portal_version_never_serves_the_old_versions_pages() {
 
 /// A node serving [`quotes_portal`] for an hour over HTTP, its backend answering `v`.
 async fn quotes_node(v: &str) -> (Scripted, PortalDir, AppState, CancellationToken) {
+    quotes_node_for(v, "1h").await
+}
+
+/// [`quotes_node`] with the fragment's ttl `ttl`.
+async fn quotes_node_for(v: &str, ttl: &str) -> (Scripted, PortalDir, AppState, CancellationToken) {
     let backend = Scripted::start().await;
     backend.respond(Reply::json(format!(r#"{{"v": "{v}"}}"#)));
-    let dir = quotes_portal(&backend, r#"<lifecycle ttl="1h"/>"#);
+    let dir = quotes_portal(&backend, &format!(r#"<lifecycle ttl="{ttl}"/>"#));
     let store = tessera_store::open("sqlite::memory:").await.expect("store");
     let cancel = CancellationToken::new();
     let state = runtime::start(portal(&dir), store, &cancel)
@@ -625,6 +630,24 @@ async fn fetch(state: &AppState, path: &str) -> (StatusCode, String, String) {
     (status, timing, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// Guests' pages the node answered from the guests' memo so far.
+fn memo_answers(state: &AppState) -> u64 {
+    state.registry.metrics().guest_memo_answers()
+}
+
+/// A guest's `GET /`, with `If-None-Match` when given: status and headers.
+async fn get_with(state: &AppState, if_none_match: Option<&str>) -> (StatusCode, http::HeaderMap) {
+    let mut req = Request::get("/");
+    if let Some(tag) = if_none_match {
+        req = req.header("if-none-match", tag);
+    }
+    let res = app(state.clone(), None)
+        .oneshot(req.body(Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    (res.status(), res.headers().clone())
+}
+
 /// Answered whole from the page cache (by the memo or a lookup), per `Server-Timing`.
 fn whole_hit(timing: &str) -> bool {
     timing.starts_with(r#"page-cache;desc="hit""#)
@@ -655,16 +678,39 @@ async fn home_kept_for_guests(state: &AppState, expect: &str) {
 #[tokio::test]
 async fn guests_are_answered_from_the_memo_until_an_invalidation_changes_their_page() {
     let (backend, _dir, state, cancel) = quotes_node("one").await;
-    home_kept_for_guests(&state, "<b>one</b>").await;
+    // The page path answers the first two (assembled, then one lookup, whose page is
+    // kept); the memo answers the rest.
+    let (_, assembled) = get_with(&state, None).await;
+    let (_, from_lookup) = get_with(&state, None).await;
+    assert_eq!(memo_answers(&state), 0);
+    assert_eq!(memo_of_home(&state).as_deref(), Some("home"));
     let hits = state.engine().fragments().cache().snapshot().hits;
     let (status, timing, body) = fetch(&state, "/").await;
     assert_eq!(status, StatusCode::OK);
     assert!(whole_hit(&timing) && body.contains("<b>one</b>"), "{body}");
+    assert_eq!(memo_answers(&state), 1, "answered from the memo");
     assert_eq!(
         state.engine().fragments().cache().snapshot().hits,
         hits + 1,
         "an answer from the memo counts as the cache hit it stands for"
     );
+    // The memo's answer has the page path's head, and its 304.
+    let (status, from_memo) = get_with(&state, None).await;
+    assert_eq!((status, memo_answers(&state)), (StatusCode::OK, 2));
+    for name in [
+        "etag",
+        "cache-control",
+        "vary",
+        "content-type",
+        "content-length",
+    ] {
+        assert_eq!(from_memo.get(name), assembled.get(name), "{name}");
+        assert_eq!(from_memo.get(name), from_lookup.get(name), "{name}");
+    }
+    let etag = from_memo["etag"].to_str().expect("ascii").to_owned();
+    let (status, _) = get_with(&state, Some(&etag)).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert_eq!(memo_answers(&state), 3);
     assert_eq!(backend.calls(), 1);
 
     backend.respond(Reply::json(r#"{"v": "two"}"#));
@@ -678,6 +724,7 @@ async fn guests_are_answered_from_the_memo_until_an_invalidation_changes_their_p
     assert!(!whole_hit(&timing), "assembled again: {timing}");
     assert!(body.contains("<b>two</b>"), "{body}");
     assert_eq!(backend.calls(), 2);
+    assert_eq!(memo_answers(&state), 3, "not from the memo");
     let (_, timing, body) = fetch(&state, "/").await;
     assert!(whole_hit(&timing) && body.contains("<b>two</b>"), "{body}");
     assert_eq!(memo_of_home(&state).as_deref(), Some("home"));
@@ -686,7 +733,9 @@ async fn guests_are_answered_from_the_memo_until_an_invalidation_changes_their_p
 
 #[tokio::test]
 async fn a_soft_invalidation_a_clear_or_the_ttl_ends_the_guests_memo() {
-    let (backend, _dir, state, cancel) = quotes_node("one").await;
+    // Ten minutes: the page entry itself is kept for an hour, so the fragment's ttl is
+    // what ends it below.
+    let (backend, _dir, state, cancel) = quotes_node_for("one", "10m").await;
     let engine = state.engine();
     home_kept_for_guests(&state, "<b>one</b>").await;
 
@@ -717,9 +766,10 @@ async fn a_soft_invalidation_a_clear_or_the_ttl_ends_the_guests_memo() {
     );
     home_kept_for_guests_again(&state, "<b>three</b>").await;
 
-    // The fragment's ttl (an hour) runs out: its source is no longer fresh.
+    // The fragment's ttl runs out: its source is no longer fresh (the page entry is
+    // still cached: the memo's check is the page's freshness, not its retention).
     backend.respond(Reply::json(r#"{"v": "four"}"#));
-    advance(Duration::from_secs(3601)).await;
+    advance(Duration::from_secs(601)).await;
     assert_eq!(memo_of_home(&state), None, "past the fragment's ttl");
     let (_, timing, body) = fetch(&state, "/").await;
     assert!(
@@ -756,7 +806,7 @@ async fn a_new_portal_version_never_answers_guests_from_the_old_versions_memo() 
         .registry
         .change(
             vec![Edit::Put {
-                key: DocKey::new(DocKind::Template, "fragments/q.html"),
+                key: DocKey::new(DocKind::Template, "fragments/unused.html"),
                 text: "<i>{{ model.v }}</i>".into(),
             }],
             &Actor {
@@ -769,12 +819,19 @@ async fn a_new_portal_version_never_answers_guests_from_the_old_versions_memo() 
         .await
         .expect("change");
     assert!(outcome.applied);
+    // Nothing the home page is made of changed: the old version's page is still cached
+    // and current, but it is the old version's.
     assert_eq!(memo_of_home(&state), None, "the memo is the old version's");
+    let answers = memo_answers(&state);
     let (_, timing, body) = fetch(&state, "/").await;
-    assert!(!whole_hit(&timing), "{timing}");
-    assert!(body.contains("<i>one</i>"), "{body}");
+    assert!(
+        !whole_hit(&timing),
+        "the new version's page is new: {timing}"
+    );
+    assert!(body.contains("<b>one</b>"), "{body}");
+    assert_eq!(memo_answers(&state), answers);
     let (_, timing, body) = fetch(&state, "/").await;
-    assert!(whole_hit(&timing) && body.contains("<i>one</i>"), "{body}");
+    assert!(whole_hit(&timing) && body.contains("<b>one</b>"), "{body}");
     assert_eq!(memo_of_home(&state).as_deref(), Some("home"));
     assert_eq!(
         backend.calls(),

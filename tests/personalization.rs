@@ -600,9 +600,12 @@ async fn the_guests_memo_answers_guests_only_and_each_channel_its_own_page() {
         memo(tessera_engine::Channel::Light).as_deref(),
         Some("home")
     );
+    let answers = || n.state.registry.metrics().guest_memo_answers();
+    assert_eq!(answers(), 0, "signed-in users and the page path's answers");
     let again = send(&n.state, get("/", None)).await;
     assert_eq!(again.body, guest.body);
     assert_eq!(again.headers["etag"], kept.headers["etag"]);
+    assert_eq!(answers(), 1, "this guest was answered from the memo");
 }
 
 #[tokio::test]

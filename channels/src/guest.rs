@@ -19,7 +19,9 @@
 //! page path. Streamed pages and `?delivery=` overrides take it too.
 //!
 //! The memo holds one slot per page and buffered channel of the version (a new version
-//! starts a new memo), so it is bounded by the descriptors, not by requests.
+//! starts a new memo), so it is bounded by the descriptors, not by requests. A slot
+//! keeps its page's markup alive after the cache let it go, until a guest's request
+//! keeps another: at most one page per slot beyond the cache's `max-bytes`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -130,16 +132,25 @@ impl<H> GuestPages<H> {
         prepared: Prepared<H>,
     ) {
         let generation = engine.generation();
-        let memo = self.memo.load();
-        let memo = match memo.as_ref() {
+        let current = self.memo.load();
+        let memo = match current.as_ref() {
             Some(m) if m.generation == generation => m.clone(),
             // A request that began before a newer version was swapped in.
             Some(m) if m.generation > generation => return,
             _ => {
-                // Several requests may start the new version's memo at once: the last
-                // stored wins, and what the others kept is kept again by the next guest.
+                // The first keep of a new version starts its memo, unless another
+                // request changed the memo meanwhile (then this keep is skipped; the
+                // next guest's request keeps the page again).
                 let fresh = Arc::new(Memo::new(engine));
-                self.memo.store(Some(fresh.clone()));
+                let before = self.memo.compare_and_swap(&current, Some(fresh.clone()));
+                let swapped = match (before.as_ref(), current.as_ref()) {
+                    (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                    (None, None) => true,
+                    _ => false,
+                };
+                if !swapped {
+                    return;
+                }
                 fresh
             }
         };

@@ -105,6 +105,7 @@ async fn page_response(
         let memo = state
             .guests
             .serve(&engine, page.as_deref(), channel, started, |p| {
+                state.registry.metrics().guest_memo_answer();
                 let mut res = p.head.response(p.whole.html(), headers);
                 whole_page_served(state, &engine, &mut res, &p.page_id, started);
                 res

@@ -82,6 +82,8 @@ pub struct Metrics {
     /// page without a lock or a shared reference count (`ArcSwap::load`); a new page
     /// copies the map.
     pages: arc_swap::ArcSwap<PageMap>,
+    /// Guests' pages answered from the guests' memo (`tessera_channels::guest`).
+    guest_memo: ShardedCounter,
 }
 
 /// Pages' series by page id (foldhash: looked up on every page served).
@@ -109,6 +111,7 @@ impl Default for Metrics {
                 .map(|_| std::sync::OnceLock::new())
                 .collect(),
             pages: arc_swap::ArcSwap::default(),
+            guest_memo: ShardedCounter::default(),
         }
     }
 }
@@ -215,6 +218,16 @@ impl Metrics {
     }
 
     /// Adds the recorded families to `registry` (values are shared, not copied).
+    /// A guest's page answered from the guests' memo.
+    pub fn guest_memo_answer(&self) {
+        self.guest_memo.inc();
+    }
+
+    /// Guests' pages answered from the guests' memo so far.
+    pub fn guest_memo_answers(&self) -> u64 {
+        self.guest_memo.get()
+    }
+
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "tessera_fragment_results",
@@ -245,6 +258,11 @@ impl Metrics {
             "tessera_http_responses",
             "HTTP responses of every route, by status code",
             self.http_responses.clone(),
+        );
+        registry.register(
+            "tessera_guest_memo_answers",
+            "Guests' pages answered from the guests' memo without a cache lookup (each also counts as a cache hit)",
+            self.guest_memo.clone(),
         );
     }
 }

@@ -174,9 +174,9 @@ pub struct FragmentCache {
     /// take the graph lock while moka may be called under it.
     removed: Arc<Mutex<Vec<u64>>>,
     next_version: AtomicU64,
-    /// Moved on by every [`FragmentCache::clear`] (before it drops anything): an entry
-    /// found under an earlier epoch may be one the clear dropped, whose removal moka
-    /// reports only when its maintenance gets to it.
+    /// Moved on by every [`FragmentCache::clear`], once moka has been told to drop
+    /// everything: an entry found under an earlier epoch may be one the clear dropped,
+    /// whose removal moka reports only when its maintenance gets to it.
     epoch: AtomicU64,
     base: Instant,
     max_bytes: u64,
@@ -201,6 +201,9 @@ impl FragmentCache {
             .max_capacity(max_bytes)
             .weigher(|_k: &StageKey, v: &Arc<Entry>| v.weight)
             .expire_after(Retain)
+            // This listener must never panic: moka stops calling it for good after a
+            // panic, and then neither the graph nor whoever holds an entry
+            // (`Entry::is_removed`, the guests' memo) would hear of removals.
             .eviction_listener(move |_k, v: Arc<Entry>, cause| {
                 v.mark_removed();
                 if matches!(cause, RemovalCause::Size | RemovalCause::Expired) {
@@ -494,7 +497,6 @@ impl FragmentCache {
     /// entries are still fresh (it may have missed invalidations sent by other nodes).
     /// Counted as one invalidation. Returns how many entries were dropped.
     pub fn clear(&self) -> usize {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
         self.process_removals();
         let gone = match self.graph.lock() {
             Ok(mut g) => {
@@ -506,6 +508,9 @@ impl FragmentCache {
         // An entry inserted meanwhile either is discarded here (and leaves the graph
         // through the removal queue) or was added to the graph after it was emptied.
         self.entries.invalidate_all();
+        // After `invalidate_all`: whoever reads the new epoch looks up after it, and a
+        // lookup made before it read the old one.
+        self.epoch.fetch_add(1, Ordering::Release);
         self.maintain();
         self.stats.invalidations.fetch_add(1, Ordering::Relaxed);
         self.stats

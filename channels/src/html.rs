@@ -99,8 +99,8 @@ async fn page_response(
     let engine = state.engine();
     // A guest's buffered page the page cache answered before is answered from the memo
     // while it is current (`guest`); else it is kept there on the way out.
-    let guest =
-        crate::auth::is_plain_guest(state.settings(), headers) && delivery_override(uri).is_none();
+    let asked_delivery = delivery_override(uri);
+    let guest = crate::auth::is_plain_guest(state.settings(), headers) && asked_delivery.is_none();
     if guest {
         let memo = state
             .guests
@@ -128,7 +128,7 @@ async fn page_response(
     );
     let page_id = page_def.map(|p| p.id.clone());
     let page_delivery = page_def.map(|p| p.delivery).unwrap_or_default();
-    let delivery = delivery_override(uri).unwrap_or(page_delivery);
+    let delivery = asked_delivery.unwrap_or(page_delivery);
     if delivery != Delivery::Buffered {
         // Boxed, as the streamed page's future is large and would otherwise size every
         // buffered page's future (cache hits included) the same.

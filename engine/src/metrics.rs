@@ -217,7 +217,6 @@ impl Metrics {
         };
     }
 
-    /// Adds the recorded families to `registry` (values are shared, not copied).
     /// A guest's page answered from the guests' memo.
     pub fn guest_memo_answer(&self) {
         self.guest_memo.inc();
@@ -228,6 +227,7 @@ impl Metrics {
         self.guest_memo.get()
     }
 
+    /// Adds the recorded families to `registry` (values are shared, not copied).
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "tessera_fragment_results",

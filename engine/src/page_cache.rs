@@ -331,7 +331,7 @@ pub fn whole(fragments: &Fragments, page: &PageDef, instance: &Instance<'_>) -> 
         whole: Some(WholePage {
             key: instance.key.clone(),
             page: value.clone(),
-            entry: entry.clone(),
+            entry,
             epoch,
         }),
     })

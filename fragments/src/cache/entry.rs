@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::time::Instant;
 
 use crate::model::Model;
 
@@ -207,9 +206,4 @@ impl Entry {
     pub(crate) fn validated_at_ms(&self) -> u64 {
         self.validated_at_ms.load(Ordering::Acquire)
     }
-}
-
-/// Milliseconds since `base` on tokio's clock.
-pub(crate) fn ms_since(base: Instant) -> u64 {
-    Instant::now().saturating_duration_since(base).as_millis() as u64
 }

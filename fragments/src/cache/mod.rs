@@ -228,7 +228,7 @@ impl FragmentCache {
 
     /// Milliseconds on the cache's clock (tokio time).
     pub fn now_ms(&self) -> u64 {
-        entry::ms_since(self.base)
+        self.ms_at(Instant::now())
     }
 
     /// `at` in milliseconds on the cache's clock (as [`FragmentCache::now_ms`] would
